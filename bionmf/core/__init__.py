@@ -1,0 +1,1 @@
+"""Array-level algorithms: solvers, seeding, consensus, metrics, rank selection. No AnnData here."""

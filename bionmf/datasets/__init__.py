@@ -1,0 +1,5 @@
+"""Bundled and simulated data sets."""
+
+from ._golub import golub
+
+__all__ = ["golub"]

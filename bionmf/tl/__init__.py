@@ -1,0 +1,1 @@
+"""AnnData-level tools."""
