@@ -83,3 +83,43 @@ def match_labels(labels: np.ndarray, reference: np.ndarray, n_labels: int) -> np
     mapping = np.empty(size, dtype=np.int64)
     mapping[rows] = cols
     return mapping[labels]
+
+
+#: The sample consensus is exact (an n x n matrix) up to this many samples. Above it the matrix,
+#: and the figures read from it (cophenetic, dispersion, silhouette, PAC), come from a fixed random
+#: subsample of CONSENSUS_SUBSAMPLE samples: at 5000 samples the exact matrix and its average-
+#: linkage tree already take about 0.5 GB and tens of seconds per rank, and both grow as n^2.
+EXACT_CONSENSUS_MAX = 5000
+CONSENSUS_SUBSAMPLE = 2000
+
+
+def consensus_subsample(n_samples: int, size: int, random_state: int) -> np.ndarray:
+    """Sorted indices of a random subsample of ``size`` of ``n_samples`` samples.
+
+    Seeded by (random_state, n_samples, size) alone, so every rank, chunk and job of a survey
+    uses the same samples.
+    """
+    if not 2 <= size <= n_samples:
+        raise ValueError(f"subsample size must be in [2, {n_samples}], got {size}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(random_state), int(n_samples), int(size)]))
+    return np.sort(rng.choice(n_samples, size=size, replace=False))
+
+
+def cluster_affinity(labels: np.ndarray, members: np.ndarray, member_clusters: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Mean consensus of every sample with the members of each cluster, without an n x n matrix.
+
+    ``labels``: (runs, n) assignments; ``members``: indices of the samples that carry a cluster;
+    ``member_clusters``: their clusters (0..n_clusters-1). Entry (i, c) is the average over runs
+    and over the members j of cluster c of [i and j share a metagene in the run], i.e. the mean of
+    C_ij over j in c. Cost O(runs x n) time and O(n x n_clusters) memory.
+    """
+    labels = np.atleast_2d(labels)
+    runs, n = labels.shape
+    n_labels = int(labels.max()) + 1
+    affinity = np.zeros((n, n_clusters))
+    sizes = np.bincount(member_clusters, minlength=n_clusters).astype(np.float64)
+    for row in labels:
+        table = np.zeros((n_labels, n_clusters))
+        np.add.at(table, (row[members], member_clusters), 1.0)
+        affinity += table[row]
+    return affinity / (runs * np.maximum(sizes, 1.0))

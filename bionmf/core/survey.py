@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics as M
-from .consensus import ConsensusAccumulator, assign, consensus_clusters
+from .consensus import (
+    CONSENSUS_SUBSAMPLE,
+    EXACT_CONSENSUS_MAX,
+    ConsensusAccumulator,
+    assign,
+    cluster_affinity,
+    consensus_clusters,
+    consensus_subsample,
+)
 from .seeding import run_seed
 from .solvers import SolverOptions, factorize_batch
 
@@ -49,6 +57,8 @@ class RankRuns:
     best_W : (genes, k) basis of the run with the lowest objective
     best_H : (k, n_samples) its coefficients
     best_run : index (in ``runs`` terms) of that run
+    spectra : (r, k, genes) float32 spectra (rows of W^T) of every run, or None; kept only when
+        asked for (``run_rank(..., keep_spectra=True)``), for the component consensus
     """
 
     rank: int
@@ -59,6 +69,7 @@ class RankRuns:
     best_W: np.ndarray
     best_H: np.ndarray
     best_run: int
+    spectra: np.ndarray | None = None
 
     @classmethod
     def merge(cls, chunks: Sequence[RankRuns]) -> RankRuns:
@@ -74,6 +85,10 @@ class RankRuns:
         order = np.argsort(runs, kind="stable")
         # lowest objective wins; ties go to the lowest run index, as within one batch
         best = min(chunks, key=lambda c: (c.objective.min(), c.best_run))
+        with_spectra = [c.spectra is not None for c in chunks]
+        if any(with_spectra) and not all(with_spectra):
+            raise ValueError("cannot merge chunks with and without spectra (keep_spectra differs)")
+        spectra = np.concatenate([c.spectra for c in chunks])[order] if all(with_spectra) else None
         return cls(
             rank=chunks[0].rank,
             runs=runs[order],
@@ -83,6 +98,7 @@ class RankRuns:
             best_W=best.best_W,
             best_H=best.best_H,
             best_run=best.best_run,
+            spectra=spectra,
         )
 
     def save(self, path: str | Path) -> None:
@@ -97,6 +113,7 @@ class RankRuns:
             best_W=self.best_W,
             best_H=self.best_H,
             best_run=self.best_run,
+            **({} if self.spectra is None else {"spectra": self.spectra}),
         )
 
     @classmethod
@@ -111,6 +128,7 @@ class RankRuns:
                 best_W=f["best_W"],
                 best_H=f["best_H"],
                 best_run=int(f["best_run"]),
+                spectra=f["spectra"] if "spectra" in f.files else None,
             )
 
 
@@ -122,11 +140,13 @@ def run_rank(
     random_state: int,
     options: SolverOptions,
     batch_size: int | None = None,
+    keep_spectra: bool = False,
 ) -> RankRuns:
     """Compute runs ``runs`` of rank ``rank`` on X (samples x genes, solver layout).
 
     Runs are computed ``batch_size`` at a time (all at once by default); the result does not depend
-    on the batch size.
+    on the batch size. ``keep_spectra`` keeps every run's basis (as float32 spectra, runs x k x
+    genes), which the component consensus (:mod:`bionmf.core.component_survey`) needs.
     """
     runs = np.asarray(list(runs), dtype=np.int64)
     if runs.size == 0:
@@ -147,6 +167,7 @@ def run_rank(
                 best_W=result.W[best],
                 best_H=result.H[best],
                 best_run=int(part[best]),
+                spectra=result.W.transpose(0, 2, 1).astype(np.float32) if keep_spectra else None,
             )
         )
     return RankRuns.merge(chunks)
@@ -154,30 +175,56 @@ def run_rank(
 
 @dataclass
 class RankSummary:
-    """Consensus, clusters and metrics of one rank."""
+    """Consensus, clusters and metrics of one rank.
+
+    ``subsample`` is None when ``consensus`` covers every sample; otherwise the sorted indices of
+    the samples it covers (see :func:`summarize_rank`).
+    """
 
     rank: int
     consensus: np.ndarray
     clusters: np.ndarray
     metrics: dict
+    subsample: np.ndarray | None = None
 
 
-def summarize_rank(X, rank_runs: RankRuns) -> RankSummary:
+def summarize_rank(
+    X,
+    rank_runs: RankRuns,
+    *,
+    max_exact: int = EXACT_CONSENSUS_MAX,
+    subsample_size: int = CONSENSUS_SUBSAMPLE,
+    random_state: int = 0,
+) -> RankSummary:
     """Consensus matrix, consensus clusters and every metric of one rank (see ``METRIC_COLUMNS``).
 
     Clusters are the average-linkage tree of 1 - C cut into k groups, numbered to agree with the
     best run's metagenes.
+
+    Up to ``max_exact`` samples the consensus matrix is exact (n x n). Above, it is the consensus
+    of a fixed random subsample of ``subsample_size`` samples (seeded by ``random_state``; see
+    :func:`bionmf.core.consensus.consensus_subsample`), from which the stability figures are
+    read; the subsample's clusters come from its tree and every other sample joins the cluster
+    with which it shares a metagene most often across runs. No n x n array is made.
     """
-    acc = ConsensusAccumulator(rank_runs.labels.shape[1])
-    acc.add(rank_runs.labels)
-    C = acc.consensus()
+    labels = rank_runs.labels
+    n = labels.shape[1]
     k = rank_runs.rank
-    clusters = consensus_clusters(C, k, reference=assign(rank_runs.best_H))
+    reference = assign(rank_runs.best_H)
+    subsample = None
+    if n > max_exact:
+        subsample = consensus_subsample(n, min(subsample_size, n), random_state)
+        labels = labels[:, subsample]
+        reference = reference[subsample]
+    acc = ConsensusAccumulator(labels.shape[1])
+    acc.add(labels)
+    C = acc.consensus()
+    clusters = consensus_clusters(C, k, reference=reference)
     rss, evar = M.residuals(X, rank_runs.best_W, rank_runs.best_H)
     values = {
         "cophenetic": M.cophenetic_correlation(C),
         "dispersion": M.dispersion(C),
-        "silhouette": M.silhouette(1.0 - C, clusters),
+        "silhouette": M.silhouette(1.0 - C, clusters),  # of the (sub)sample the matrix covers
         "pac": M.pac(C),
         "rss": rss,
         "evar": evar,
@@ -188,7 +235,12 @@ def summarize_rank(X, rank_runs: RankRuns) -> RankSummary:
         "n_iter": float(rank_runs.n_iter.mean()),
         "n_runs": int(rank_runs.runs.size),
     }
-    return RankSummary(rank=k, consensus=C, clusters=clusters, metrics=values)
+    if subsample is not None:
+        affinity = cluster_affinity(rank_runs.labels, subsample, clusters, k)
+        all_clusters = affinity.argmax(axis=1)
+        all_clusters[subsample] = clusters
+        clusters = all_clusters
+    return RankSummary(rank=k, consensus=C, clusters=clusters, metrics=values, subsample=subsample)
 
 
 def save_summary(summary: RankSummary, path: str | Path) -> None:
@@ -200,6 +252,7 @@ def save_summary(summary: RankSummary, path: str | Path) -> None:
         clusters=summary.clusters,
         metric_names=np.array(list(summary.metrics), dtype=str),
         metric_values=np.array([float(v) for v in summary.metrics.values()]),
+        **({} if summary.subsample is None else {"subsample": summary.subsample}),
     )
 
 
@@ -207,4 +260,10 @@ def load_summary(path: str | Path) -> RankSummary:
     with np.load(path) as f:
         values = {str(n): float(v) for n, v in zip(f["metric_names"], f["metric_values"])}
         values["n_runs"] = int(values["n_runs"])
-        return RankSummary(rank=int(f["rank"]), consensus=f["consensus"], clusters=f["clusters"], metrics=values)
+        return RankSummary(
+            rank=int(f["rank"]),
+            consensus=f["consensus"],
+            clusters=f["clusters"],
+            metrics=values,
+            subsample=f["subsample"] if "subsample" in f.files else None,
+        )

@@ -1,33 +1,94 @@
 """Products of the data matrix with a batch of factors, for dense or sparse X.
 
 X is samples x genes (AnnData orientation); a batch holds ``Wt`` (b, k, genes) and ``H``
-(b, k, samples). On sparse X the factors of the whole batch are stacked so that X is streamed once
-per product for all runs; scipy's sparse-dense product computes each output column on its own, so
-a run's numbers do not depend on the other runs in the batch.
+(b, k, samples). On sparse X the factors of the whole batch are stacked into one dense matrix so
+that X is streamed once per product for all runs. The sparse kernels (numba) visit the stored
+entries of each row in order and update every column of the stacked factors with the same plain
+multiply-add (no fast-math reassociation or fused multiply-add), so each output column is computed
+exactly as it would be alone: a run's numbers do not depend on the other runs in the batch, nor on
+the number of threads. The product with X^T reads a transposed copy of X (CSR of X^T, made once
+per matrix and kept with it), so both products run row-parallel without write conflicts.
+On dense X each run is one BLAS product of its own.
 """
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
+
+_TRANSPOSE_ATTR = "_bionmf_transpose"
+
+
+@nb.njit(parallel=True, cache=True)
+def _csr_dense(data, indices, indptr, B, out):
+    """out = A @ B for A in CSR (data, indices, indptr), B dense (m, c) C-ordered; out (n, c)."""
+    n = indptr.shape[0] - 1
+    c = B.shape[1]
+    for j in nb.prange(n):
+        row = out[j]
+        for q in range(c):
+            row[q] = 0.0
+        for t in range(indptr[j], indptr[j + 1]):
+            v = data[t]
+            b = B[indices[t]]
+            for q in range(c):
+                row[q] += v * b[q]
+
+
+def csr_times_dense(A: sp.csr_matrix, B: np.ndarray) -> np.ndarray:
+    """A @ B (CSR times C-ordered dense), in the dtype of B, each column computed on its own."""
+    B = np.ascontiguousarray(B)
+    data = A.data if A.data.dtype == B.dtype else A.data.astype(B.dtype)
+    out = np.empty((A.shape[0], B.shape[1]), dtype=B.dtype)
+    _csr_dense(data, A.indices, A.indptr, B, out)
+    return out
+
+
+def transposed(X: sp.csr_matrix) -> sp.csr_matrix:
+    """X^T as CSR, computed once per matrix object and kept on it for the later products."""
+    Xt = getattr(X, _TRANSPOSE_ATTR, None)
+    if Xt is None or Xt.shape != X.shape[::-1]:
+        Xt = X.T.tocsr()
+        Xt.sort_indices()
+        try:
+            setattr(X, _TRANSPOSE_ATTR, Xt)
+        except AttributeError:  # an object that takes no attributes: recompute next time
+            pass
+    return Xt
+
+
+def _stacked(F: np.ndarray) -> np.ndarray:
+    """(b, k, d) factors as one (d, b*k) C-ordered matrix."""
+    b, k, d = F.shape
+    return np.ascontiguousarray(F.reshape(b * k, d).T)
+
+
+def _unstacked(P: np.ndarray, b: int, k: int) -> np.ndarray:
+    """(d, b*k) product back to (b, k, d)."""
+    return np.ascontiguousarray(P.T).reshape(b, k, P.shape[0])
 
 
 def wt_xt(X, Wt: np.ndarray) -> np.ndarray:
     """W^T V for every run: (b, k, samples)."""
     b, k, m = Wt.shape
     if sp.issparse(X):
-        out = X @ Wt.reshape(b * k, m).T  # (n, b*k)
-        return np.ascontiguousarray(out.T).reshape(b, k, X.shape[0])
-    return np.matmul(Wt, X.T)
+        return _unstacked(csr_times_dense(X, _stacked(Wt)), b, k)
+    out = np.empty((b, k, X.shape[0]), dtype=np.result_type(X, Wt))
+    for r in range(b):
+        np.matmul(Wt[r], X.T, out=out[r])
+    return out
 
 
 def h_x(X, H: np.ndarray) -> np.ndarray:
     """(V H^T)^T = H X for every run: (b, k, genes)."""
     b, k, n = H.shape
     if sp.issparse(X):
-        out = X.T @ H.reshape(b * k, n).T  # (m, b*k)
-        return np.ascontiguousarray(out.T).reshape(b, k, X.shape[1])
-    return np.matmul(H, X)
+        return _unstacked(csr_times_dense(transposed(X), _stacked(H)), b, k)
+    out = np.empty((b, k, X.shape[1]), dtype=np.result_type(X, H))
+    for r in range(b):
+        np.matmul(H[r], X, out=out[r])
+    return out
 
 
 def gram(A: np.ndarray) -> np.ndarray:

@@ -1,0 +1,111 @@
+"""Shared pieces of the single-cell benchmarks: gene selection, the cNMF pipeline, measurements.
+
+cNMF (Kotliar et al. 2019, eLife 8:e43803; PyPI ``cnmf``) is imported only here and only when a
+benchmark runs it; it is not a bionmf dependency.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def highly_variable_genes(adata, n_genes: int) -> np.ndarray:
+    """Names of the ``n_genes`` most variable genes (scanpy's Seurat flavour on log-normalized counts)."""
+    import scanpy as sc
+
+    tmp = adata.copy()
+    sc.pp.filter_genes(tmp, min_cells=3)
+    sc.pp.normalize_total(tmp, target_sum=1e4)
+    sc.pp.log1p(tmp)
+    sc.pp.highly_variable_genes(tmp, n_top_genes=n_genes, flavor="seurat")
+    return tmp.var_names[tmp.var["highly_variable"].to_numpy()].to_numpy()
+
+
+def unit_variance_counts(adata, genes) -> sp.csr_matrix:
+    """Counts of ``genes`` with every gene scaled to unit variance, not centred (stays sparse).
+
+    The input cNMF factorizes (Kotliar et al. 2019, Methods); bionmf is given the same matrix.
+    """
+    X = sp.csr_matrix(adata[:, genes].X, dtype=np.float64)
+    n = X.shape[0]
+    mean = np.asarray(X.mean(axis=0)).ravel()
+    sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
+    sd = np.sqrt(np.maximum(sq - mean**2, 0.0) * n / (n - 1))
+    sd[sd == 0] = 1.0
+    return sp.csr_matrix(X @ sp.diags(1.0 / sd))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def children_peak_rss_mb() -> float:
+    """Largest peak resident memory among finished child processes (MB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+def run_cnmf(counts_path: Path, genes, ranks, n_runs: int, *, workers: int, seed: int, k_consensus: int,
+             workdir: Path | None = None, density_threshold: float = 0.5) -> dict:
+    """The cNMF pipeline as its tutorial runs it: prepare, factorize, combine, k selection, consensus.
+
+    Returns timings, the k-selection table (stability = silhouette of the spectra clustering,
+    prediction error) and, for ``k_consensus``, the usages (cells x k) and the spectra (k x genes
+    in TPM units, all genes).
+    """
+    import cnmf
+
+    own = workdir is None
+    tmp = tempfile.TemporaryDirectory() if own else None
+    out = Path(tmp.name) if own else Path(workdir)
+    try:
+        genes_file = out / "genes.txt"
+        genes_file.write_text("\n".join(genes))
+        times = {}
+        start = time.perf_counter()
+        obj = cnmf.cNMF(output_dir=str(out), name="bench")
+        obj.prepare(counts_fn=str(counts_path), components=list(ranks), n_iter=n_runs, seed=seed,
+                    genes_file=str(genes_file), beta_loss="frobenius")
+        times["prepare"] = time.perf_counter() - start
+        t = time.perf_counter()
+        if workers > 1:
+            obj.factorize_multi_process(workers)
+        else:
+            obj.factorize(worker_i=0, total_workers=1)
+        times["factorize"] = time.perf_counter() - t
+        t = time.perf_counter()
+        obj.combine()
+        times["combine"] = time.perf_counter() - t
+        t = time.perf_counter()
+        obj.k_selection_plot(close_fig=True)
+        times["k_selection"] = time.perf_counter() - t
+        t = time.perf_counter()
+        obj.consensus(k=k_consensus, density_threshold=density_threshold, show_clustering=False)
+        times["consensus"] = time.perf_counter() - t
+        times["total"] = time.perf_counter() - start
+        from cnmf.cnmf import load_df_from_npz
+
+        stats = load_df_from_npz(obj.paths["k_selection_stats"])
+        thr = str(density_threshold).replace(".", "_")
+        usages = load_df_from_npz(obj.paths["consensus_usages"] % (k_consensus, thr))
+        spectra_tpm = load_df_from_npz(obj.paths["gene_spectra_tpm"] % (k_consensus, thr))
+        return {"times": times, "stats": stats, "usages": usages, "spectra_tpm": spectra_tpm}
+    finally:
+        if own:
+            tmp.cleanup()
+
+
+def top_genes(spectra: pd.DataFrame, n: int = 30) -> list[list[str]]:
+    """Top ``n`` genes of each program (rows of a programs x genes table)."""
+    return [list(row.sort_values(ascending=False).index[:n]) for _, row in spectra.iterrows()]
