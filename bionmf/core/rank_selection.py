@@ -59,6 +59,30 @@ def max_silhouette(metrics: pd.DataFrame) -> int:
     return _arg_best(_column(metrics, "silhouette"), higher=True)
 
 
+#: ranks whose component stability is within this of the best are "stable enough" for
+#: :func:`stability_error`
+STABILITY_TOLERANCE = 0.05
+
+
+def max_stability(metrics: pd.DataFrame) -> int:
+    """Component consensus: the rank whose programs recur most across runs (highest stability)."""
+    return _arg_best(_column(metrics, "stability"), higher=True)
+
+
+def stability_error(metrics: pd.DataFrame, *, tolerance: float = STABILITY_TOLERANCE) -> int:
+    """Component consensus (Kotliar et al. 2019): the best trade-off of stability and error.
+
+    Among the ranks whose stability (silhouette of the spectra clustering) is within
+    ``tolerance`` of the highest, the one with the lowest reconstruction error: as stable as the
+    data allow, and otherwise explaining as much as possible. Above the number of programs in the
+    data, runs split programs differently and stability falls; below it, error stays high.
+    """
+    stability = _column(metrics, "stability")
+    error = _column(metrics, "error")
+    candidates = stability.index[stability.to_numpy() >= stability.max() - tolerance]
+    return int(error.loc[candidates].idxmin())
+
+
 RULES: dict[str, Callable[[pd.DataFrame], int]] = {
     "cophenetic_drop": cophenetic_drop,
     "largest_drop": largest_drop,
@@ -66,8 +90,12 @@ RULES: dict[str, Callable[[pd.DataFrame], int]] = {
     "min_pac": min_pac,
     "max_dispersion": max_dispersion,
     "max_silhouette": max_silhouette,
+    "max_stability": max_stability,
+    "stability_error": stability_error,
 }
 DEFAULT_RULE = "largest_drop"
+#: default rule for surveys with the component consensus (which has no sample-consensus figures)
+DEFAULT_COMPONENT_RULE = "stability_error"
 
 
 def choose_rank(metrics: pd.DataFrame, rule: str = DEFAULT_RULE) -> int:

@@ -1,5 +1,6 @@
 """Bundled and simulated data sets."""
 
 from ._golub import golub
+from ._simulate_singlecell import simulate_singlecell
 
-__all__ = ["golub"]
+__all__ = ["golub", "simulate_singlecell"]

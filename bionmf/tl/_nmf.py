@@ -13,10 +13,14 @@ import scipy.sparse as sp
 from .._logging import logger, progress
 from .._threads import solver_threads
 from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
-from ..core.rank_selection import DEFAULT_RULE, RULES, apply_all, choose_rank
+from ..core.component_survey import COMPONENT_METRIC_COLUMNS, summarize_components
+from ..core.components import DENSITY_THRESHOLD
+from ..core.consensus import CONSENSUS_SUBSAMPLE, EXACT_CONSENSUS_MAX
+from ..core.rank_selection import DEFAULT_COMPONENT_RULE, DEFAULT_RULE, RULES, apply_all, choose_rank
 from ..core.seeding import check_random_state
 from ..core.solvers import SolverOptions, prepare_matrix
 from ..pp._validate import validate_matrix
+from ._components import resolve_consensus, store_components
 
 DEFAULT_RANKS = range(2, 7)
 
@@ -27,11 +31,13 @@ def nmf(
     ranks: Iterable[int] = DEFAULT_RANKS,
     n_runs: int = 50,
     algorithm: str = "brunet",
-    rank_rule: str = DEFAULT_RULE,
+    consensus: str = "auto",
+    rank_rule: str | None = None,
     random_state: int = 0,
     layer: str | None = None,
     use_genes: str | np.ndarray | None = None,
     key_added: str = "nmf",
+    density_threshold: float = DENSITY_THRESHOLD,
     stop: str | None = None,
     max_iter: int = 2000,
     check_interval: int = 10,
@@ -63,12 +69,25 @@ def nmf(
     algorithm
         ``"brunet"`` (Kullback-Leibler multiplicative updates, the bulk default), ``"lee"``
         (Frobenius multiplicative updates) or ``"hals"`` (Frobenius HALS, fast on large data).
+    consensus
+        How the runs of a rank are combined. ``"samples"``: the sample consensus matrix of Brunet
+        et al., exact up to :data:`bionmf.core.consensus.EXACT_CONSENSUS_MAX` (5000) samples and
+        above that read on a fixed random subsample of
+        :data:`bionmf.core.consensus.CONSENSUS_SUBSAMPLE` (2000) samples (no n x n array for large
+        n). ``"components"``: the component consensus of Kotliar et al. (2019, eLife 8:e43803;
+        cNMF): the runs' gene spectra are pooled, outliers dropped (``density_threshold``),
+        clustered into k programs (median of each cluster), and every sample's usage refit with
+        the programs fixed; cost linear in the samples. ``"auto"`` (default): ``"samples"`` up to
+        :data:`bionmf.tl._components.AUTO_COMPONENTS_ABOVE` (2000) samples, ``"components"``
+        above. Both use the same runs.
     rank_rule
-        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`: ``"largest_drop"``
-        (default: the rank before the largest fall of the cophenetic correlation),
-        ``"cophenetic_drop"`` (Brunet's: the first rank after which cophenetic falls),
-        ``"max_cophenetic"``, ``"min_pac"``, ``"max_dispersion"``, ``"max_silhouette"``. Every
-        rule's choice is recorded in ``uns[key_added]['rank_rules']``.
+        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`. Sample consensus:
+        ``"largest_drop"`` (default: the rank before the largest fall of the cophenetic
+        correlation), ``"cophenetic_drop"`` (Brunet's: the first rank after which cophenetic
+        falls), ``"max_cophenetic"``, ``"min_pac"``, ``"max_dispersion"``, ``"max_silhouette"``.
+        Component consensus: ``"stability_error"`` (default: the lowest error among the ranks
+        within 0.05 of the highest stability) or ``"max_stability"``. Every applicable rule's
+        choice is recorded in ``uns[key_added]['rank_rules']``.
     random_state
         Seed (non-negative int). Run r of rank k is seeded by (random_state, k, r) alone.
     layer
@@ -78,6 +97,9 @@ def nmf(
         ``var['nmf_use']`` column written by :func:`bionmf.pp.normalize` when present, else all.
     key_added
         Base name of every field written (see Returns).
+    density_threshold
+        Component consensus: spectra whose mean distance to their nearest neighbours (30% of the
+        runs) exceeds this are dropped as outliers before clustering (2 keeps all).
     stop, max_iter, check_interval, n_stable, tol
         Stopping rule per run (:class:`bionmf.core.solvers.SolverOptions`). The default for
         ``brunet`` and ``lee`` is Brunet's: stop when the sample assignment has not changed for
@@ -111,7 +133,27 @@ def nmf(
         evar, sparseness_basis, sparseness_coef, objective (best run), objective_mean, n_iter
         (mean), n_runs), ``consensus`` (str(rank) -> samples x samples consensus matrix),
         ``clusters`` (str(rank) -> consensus cluster per sample), ``basis`` (str(rank) -> genes x
-        k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k).
+        k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k). Above
+        5000 samples, ``consensus`` covers the subsample whose sorted sample indices are in
+        ``consensus_subsample`` (its size is ``params['consensus_subsample']``).
+
+    With ``consensus="components"`` instead:
+
+    ``obsm['X_nmf']``
+        samples x k usages of the consensus programs (non-negative least squares, programs
+        fixed), programs ordered by total usage.
+    ``varm['nmf']``
+        genes x k program loadings: the consensus programs (each summing to 1 over the fitted
+        genes) and, for genes outside the fit, their least-squares fit on the usages.
+    ``obs['nmf_cluster']``
+        program of largest usage per sample (categorical ``'0'``..``'k-1'``).
+    ``uns['nmf']``
+        ``params``, ``rank``, ``rank_rules``, ``metrics`` (DataFrame indexed by rank: stability
+        (silhouette of the spectra clustering), error (||X - usages programs||^2), evar,
+        n_spectra_kept, objective, objective_mean, n_iter, n_runs), ``clusters``, ``basis`` and
+        ``coefficients`` per rank as above (consensus programs and usages), ``spectra_density``
+        and ``spectra_labels`` (str(rank) -> local density and program of each run's spectra,
+        -1 for outliers).
     """
     random_state = check_random_state(random_state)
     options = SolverOptions(
@@ -123,12 +165,14 @@ def nmf(
         tol=tol,
         dtype=dtype,
     )
-    if rank_rule not in RULES:
-        raise ValueError(f"rank_rule must be one of {sorted(RULES)}, got {rank_rule!r}")
     if isinstance(n_runs, bool) or not isinstance(n_runs, numbers.Integral) or n_runs < 1:
         raise ValueError(f"n_runs must be a positive int, got {n_runs!r}")
     X, genes, gene_key = fit_matrix(adata, layer=layer, use_genes=use_genes)
     ranks = check_ranks(ranks, X.shape)
+    mode = resolve_consensus(consensus, X.shape[0])
+    rank_rule = check_rank_rule(rank_rule, mode)
+    if mode == "components" and n_runs < 2:
+        raise ValueError(f"consensus='components' needs n_runs >= 2, got {n_runs}")
     X = prepare_matrix(X, options.np_dtype)
 
     params = {
@@ -136,27 +180,68 @@ def nmf(
         "n_runs": int(n_runs),
         "random_state": random_state,
         "rank_rule": rank_rule,
+        "consensus": mode,
         "layer": "X" if layer is None else layer,
         "use_genes": gene_key,
         "n_genes_used": int(genes.sum()),
         **{k: v for k, v in options.to_dict().items() if v is not None},
     }
+    if mode == "components":
+        params["density_threshold"] = float(density_threshold)
+    elif X.shape[0] > EXACT_CONSENSUS_MAX:
+        params["consensus_subsample"] = CONSENSUS_SUBSAMPLE
     logger.info(
         "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s",
         X.shape[0], X.shape[1], params["ranks"], n_runs, algorithm,
     )
     runs: dict[int, RankRuns] = {}
-    summaries: dict[int, RankSummary] = {}
+    summaries: dict = {}
     with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
         for k in progress(ranks, desc="rank", verbose=verbose):
-            runs[k] = run_rank(X, k, range(n_runs), random_state=random_state, options=options, batch_size=batch_size)
-            summaries[k] = summarize_rank(X, runs[k])
-            if verbose:
-                logger.info("rank %d: cophenetic %.4f", k, summaries[k].metrics["cophenetic"])
+            runs[k] = run_rank(
+                X, k, range(n_runs), random_state=random_state, options=options, batch_size=batch_size,
+                keep_spectra=mode == "components",
+            )
+            if mode == "components":
+                summaries[k] = summarize_components(
+                    X, runs[k], density_threshold=density_threshold, random_state=random_state
+                )
+                runs[k].spectra = None  # summarized; free them
+                if verbose:
+                    logger.info("rank %d: stability %.4f", k, summaries[k].metrics["stability"])
+            else:
+                summaries[k] = summarize_rank(X, runs[k], random_state=random_state)
+                if verbose:
+                    logger.info("rank %d: cophenetic %.4f", k, summaries[k].metrics["cophenetic"])
 
     adata = adata.copy() if copy else adata
-    store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added)
+    if mode == "components":
+        store_components(adata, summaries, genes=genes, params=params, key_added=key_added, layer=layer)
+    else:
+        store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added)
     return adata if copy else None
+
+
+def check_rank_rule(rank_rule: str | None, mode: str) -> str:
+    """The rank rule to use with consensus ``mode``: the mode's default, or ``rank_rule`` if it fits."""
+    columns = COMPONENT_METRIC_COLUMNS if mode == "components" else METRIC_COLUMNS
+    if rank_rule is None:
+        return DEFAULT_COMPONENT_RULE if mode == "components" else DEFAULT_RULE
+    if rank_rule not in RULES:
+        raise ValueError(f"rank_rule must be one of {sorted(RULES)}, got {rank_rule!r}")
+    usable = [name for name in RULES if _rule_applies(name, columns)]
+    if rank_rule not in usable:
+        raise ValueError(f"rank_rule {rank_rule!r} does not apply to consensus={mode!r}; use one of {usable}")
+    return rank_rule
+
+
+def _rule_applies(name: str, columns) -> bool:
+    table = pd.DataFrame(np.ones((2, len(columns))), index=[2, 3], columns=list(columns))
+    try:
+        RULES[name](table)
+    except KeyError:
+        return False
+    return True
 
 
 def fit_matrix(adata: ad.AnnData, *, layer: str | None, use_genes) -> tuple[object, np.ndarray, str]:
@@ -272,4 +357,7 @@ def store_survey(
         "basis": basis,
         "coefficients": coefficients,
     }
+    subsamples = [s.subsample for s in summaries.values() if s.subsample is not None]
+    if subsamples:
+        adata.uns[key_added]["consensus_subsample"] = np.asarray(subsamples[0], dtype=np.int64)
     return chosen

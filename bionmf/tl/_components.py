@@ -1,0 +1,102 @@
+"""Writing a component-consensus survey into AnnData (the ``consensus="components"`` of ``tl.nmf``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..core.component_survey import COMPONENT_METRIC_COLUMNS, ComponentSummary
+from ..core.components import refit_loadings
+from ..core.rank_selection import apply_all, choose_rank
+
+#: ``consensus="auto"`` uses the sample consensus up to this many samples (bulk studies, small
+#: single-cell sets) and the component consensus above it, where an n x n consensus matrix stops
+#: being affordable and cell-level clusters are better read from program usage.
+AUTO_COMPONENTS_ABOVE = 2000
+CONSENSUS_MODES = ("auto", "samples", "components")
+
+
+def resolve_consensus(consensus: str, n_samples: int) -> str:
+    """``"samples"`` or ``"components"``: the kind of consensus to compute for ``n_samples``."""
+    if consensus not in CONSENSUS_MODES:
+        raise ValueError(f"consensus must be one of {CONSENSUS_MODES}, got {consensus!r}")
+    if consensus == "auto":
+        return "components" if n_samples > AUTO_COMPONENTS_ABOVE else "samples"
+    return consensus
+
+
+def component_metrics_table(summaries: Mapping[int, ComponentSummary]) -> pd.DataFrame:
+    """One row per rank (ascending), the columns of ``COMPONENT_METRIC_COLUMNS``."""
+    table = pd.DataFrame(
+        [[summaries[k].metrics[c] for c in COMPONENT_METRIC_COLUMNS] for k in sorted(summaries)],
+        index=pd.Index(sorted(summaries), name="rank"),
+        columns=list(COMPONENT_METRIC_COLUMNS),
+    )
+    return table.astype({"n_runs": int, "n_spectra_kept": int})
+
+
+def all_gene_loadings(adata: ad.AnnData, summary: ComponentSummary, genes: np.ndarray, *, layer: str | None) -> np.ndarray:
+    """Genes x k loadings: the consensus programs on the fitted genes, refit on all others.
+
+    Loadings of the genes left out of the fit are their non-negative least-squares fit on the
+    cells' usages (usages fixed), from the same matrix (``layer``), so every gene is on the scale
+    of the fitted ones.
+    """
+    k = summary.rank
+    W = np.zeros((adata.n_vars, k), dtype=np.float64)
+    W[genes] = summary.programs.T
+    rest = ~genes
+    if rest.any():
+        X = adata.X if layer is None else adata.layers[layer]
+        X = X[:, rest]
+        X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
+        values = X.data if sp.issparse(X) else X
+        if not np.isfinite(values).all():
+            bad = adata.var_names[rest]
+            raise ValueError(f"non-finite values in genes outside the fit (e.g. {list(bad[:3])}); cannot refit their loadings")
+        W[rest] = refit_loadings(X, summary.usages).T
+    return W
+
+
+def store_components(
+    adata: ad.AnnData,
+    summaries: Mapping[int, ComponentSummary],
+    *,
+    genes: np.ndarray,
+    params: dict,
+    key_added: str = "nmf",
+    layer: str | None = None,
+) -> int:
+    """Write a finished component-consensus survey into ``adata``; return the chosen rank.
+
+    What :func:`bionmf.tl.nmf` writes with ``consensus="components"`` (see its Returns); used by
+    it and by the workflow. ``params`` must hold at least ``rank_rule``; ``layer`` is the matrix
+    the survey was fitted on, from which the loadings of genes outside the fit are refit.
+    """
+    table = component_metrics_table(summaries)
+    chosen = choose_rank(table, params["rank_rule"])
+    basis = {str(k): all_gene_loadings(adata, s, genes, layer=layer) for k, s in summaries.items()}
+    coefficients = {str(k): np.asarray(s.usages, dtype=np.float64) for k, s in summaries.items()}
+
+    adata.obsm[f"X_{key_added}"] = coefficients[str(chosen)]
+    adata.varm[key_added] = basis[str(chosen)]
+    labels = summaries[chosen].clusters
+    adata.obs[f"{key_added}_cluster"] = pd.Categorical(
+        [str(c) for c in labels], categories=[str(c) for c in range(chosen)]
+    )
+    adata.uns[key_added] = {
+        "params": dict(params),
+        "rank": int(chosen),
+        "rank_rules": {name: int(k) for name, k in apply_all(table).items()},
+        "metrics": table,
+        "clusters": {str(k): np.asarray(s.clusters, dtype=np.int64) for k, s in summaries.items()},
+        "basis": basis,
+        "coefficients": coefficients,
+        "spectra_density": {str(k): np.asarray(s.density) for k, s in summaries.items()},
+        "spectra_labels": {str(k): np.asarray(s.spectra_labels, dtype=np.int64) for k, s in summaries.items()},
+    }
+    return chosen
