@@ -70,6 +70,7 @@ def run_cnmf(counts_path: Path, genes, ranks, n_runs: int, *, workers: int, seed
     tmp = tempfile.TemporaryDirectory() if own else None
     out = Path(tmp.name) if own else Path(workdir)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         genes_file = out / "genes.txt"
         genes_file.write_text("\n".join(genes))
         times = {}
@@ -109,3 +110,43 @@ def run_cnmf(counts_path: Path, genes, ranks, n_runs: int, *, workers: int, seed
 def top_genes(spectra: pd.DataFrame, n: int = 30) -> list[list[str]]:
     """Top ``n`` genes of each program (rows of a programs x genes table)."""
     return [list(row.sort_values(ascending=False).index[:n]) for _, row in spectra.iterrows()]
+
+
+def scale_genes(X) -> sp.csr_matrix:
+    """Every column of a counts matrix scaled to unit variance, not centred (stays sparse)."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    n = X.shape[0]
+    mean = np.asarray(X.mean(axis=0)).ravel()
+    sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
+    sd = np.sqrt(np.maximum(sq - mean**2, 0.0) * n / (n - 1))
+    sd[sd == 0] = 1.0
+    return sp.csr_matrix(X @ sp.diags(1.0 / sd))
+
+
+def run_bionmf(counts_path: Path, genes, ranks, n_runs: int, *, seed: int, n_jobs: int | None = None) -> dict:
+    """bionmf end to end from the counts file: read, scale the genes (as cNMF does), survey.
+
+    All genes are scaled and kept; the survey fits ``genes`` and refits the loadings of the others.
+    """
+    import anndata as ad
+
+    import bionmf
+
+    start = time.perf_counter()
+    adata = ad.read_h5ad(counts_path)
+    t_read = time.perf_counter() - start
+    use = np.ones(adata.n_vars, dtype=bool) if genes is None else adata.var_names.isin(list(genes))
+    counts = sp.csr_matrix(adata.X)
+    keep = np.asarray((counts != 0).sum(axis=0)).ravel() > 0  # genes seen in no cell carry nothing
+    adata = adata[:, keep].copy()
+    use = use[keep]
+    adata.layers["scaled"] = scale_genes(adata.X)
+    bionmf.tl.nmf(adata, ranks=list(ranks), n_runs=n_runs, algorithm="hals", consensus="components",
+                  layer="scaled", use_genes=use, random_state=seed, n_jobs=n_jobs, verbose=False)
+    total = time.perf_counter() - start
+    return {"times": {"read": t_read, "total": total}, "adata": adata}
+
+
+def child_peak_mb() -> float:
+    """Peak resident memory of this process and its finished children (MB): the larger."""
+    return max(peak_rss_mb(), children_peak_rss_mb())
