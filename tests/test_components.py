@@ -172,6 +172,26 @@ def test_csr_product_kernel_and_cached_transpose():
     np.testing.assert_array_equal(At.toarray(), A.toarray().T)
 
 
+def test_threaded_and_serial_kernels_agree_bit_for_bit(monkeypatch):
+    from bionmf.core.seeding import run_seed
+    from bionmf.core.solvers import factorize_batch
+    from bionmf.core.solvers import _products
+
+    X, _ = sparse_cells(n=200, m=50, k=3, seed=11)
+    X = prepare_matrix(X, np.float32)
+    opt = SolverOptions(algorithm="hals", max_iter=60)
+    seeds = [run_seed(0, 3, r) for r in range(4)]
+    monkeypatch.setattr(_products, "PARALLEL_MIN_WORK", 10**18)
+    serial = factorize_batch(X, 3, seeds, opt)
+    monkeypatch.setattr(_products, "PARALLEL_MIN_WORK", 0)
+    threaded = factorize_batch(X, 3, seeds, opt)
+    np.testing.assert_array_equal(serial.W, threaded.W)
+    np.testing.assert_array_equal(serial.H, threaded.H)
+    usages = nnls_fixed(X, serial.W[0].T)
+    monkeypatch.setattr(_products, "PARALLEL_MIN_WORK", 10**18)
+    np.testing.assert_array_equal(nnls_fixed(X, serial.W[0].T), usages)
+
+
 def sparse_cells(n=300, m=80, k=3, seed=0):
     rng = np.random.default_rng(seed)
     programs = rng.gamma(0.4, 1.0, size=(k, m))

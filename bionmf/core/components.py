@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .metrics import silhouette_samples
+from .solvers._products import use_threads
 
 #: defaults of the outlier filter (Kotliar et al. 2019): neighbours = fraction x runs, and the
 #: mean distance to them above which a spectrum is an outlier (unit spectra lie within sqrt(2))
@@ -238,30 +239,41 @@ def consensus_programs(
     )
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
-def _nnls_gram(G, B, out, max_iter, tol):
-    """Coordinate descent for min_h 1/2 h^T G h - b^T h, h >= 0, for every row b of B, in place."""
-    n, k = B.shape
-    for j in nb.prange(n):
-        h = out[j]
-        for _ in range(max_iter):
-            biggest = 0.0
-            moved = 0.0
-            for a in range(k):
-                g = B[j, a]
-                for c in range(k):
-                    g -= G[a, c] * h[c]
-                new = h[a] + g / G[a, a]
-                if new < 0.0:
-                    new = 0.0
-                step = abs(new - h[a])
-                if step > moved:
-                    moved = step
-                h[a] = new
-                if new > biggest:
-                    biggest = new
-            if moved <= tol * biggest:
-                break
+@nb.njit(parallel=True, cache=True)
+def _nnls_threads(G, B, out, max_iter, tol):
+    for j in nb.prange(B.shape[0]):
+        _nnls_row(G, B, out, max_iter, tol, j)
+
+
+@nb.njit(cache=True)
+def _nnls_serial(G, B, out, max_iter, tol):
+    for j in range(B.shape[0]):
+        _nnls_row(G, B, out, max_iter, tol, j)
+
+
+@nb.njit(inline="always")
+def _nnls_row(G, B, out, max_iter, tol, j):
+    """Coordinate descent for min_h 1/2 h^T G h - b^T h, h >= 0, for row j of B, in place."""
+    k = B.shape[1]
+    h = out[j]
+    for _ in range(max_iter):
+        biggest = 0.0
+        moved = 0.0
+        for a in range(k):
+            g = B[j, a]
+            for c in range(k):
+                g -= G[a, c] * h[c]
+            new = h[a] + g / G[a, a]
+            if new < 0.0:
+                new = 0.0
+            step = abs(new - h[a])
+            if step > moved:
+                moved = step
+            h[a] = new
+            if new > biggest:
+                biggest = new
+        if moved <= tol * biggest:
+            break
 
 
 def nnls_fixed(X, basis: np.ndarray, *, max_iter: int = 1000, tol: float = 1e-8) -> np.ndarray:
@@ -281,7 +293,8 @@ def nnls_fixed(X, basis: np.ndarray, *, max_iter: int = 1000, tol: float = 1e-8)
     if dead.any():
         raise ValueError(f"basis rows {np.flatnonzero(dead).tolist()} are zero; cannot fit on them")
     out = np.zeros((B.shape[0], k), dtype=np.float64)
-    _nnls_gram(G, B, out, int(max_iter), float(tol))
+    kernel = _nnls_threads if use_threads(50 * B.shape[0] * k * k) else _nnls_serial
+    kernel(G, B, out, int(max_iter), float(tol))
     return out
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._products import gram, h_x, wt_xt
+from ._products import gram, h_x, use_threads, wt_xt
 
 #: accelerated HALS: at most this many sweeps per factor update, stopping once a sweep moves the
 #: factor by less than HALS_INNER_DELTA times the first sweep did (Gillis & Glineur 2012, with
@@ -59,38 +59,52 @@ def hals_steps(X, Wt, H, active, n_steps, eps):
 
 def _hals_sweeps(F, numer, G, eps):
     """Repeated HALS passes over the k rows of F (b, k, d): F_a <- max(eps, F_a + (N_a - G_a F) / G_aa)."""
-    _hals_kernel(F, np.ascontiguousarray(numer, dtype=F.dtype), np.ascontiguousarray(G, dtype=F.dtype),
-                 F.dtype.type(eps), HALS_MAX_INNER, HALS_INNER_DELTA)
+    b, k, d = F.shape
+    kernel = _hals_threads if use_threads(4 * b * k * k * d) else _hals_serial
+    kernel(F, np.ascontiguousarray(numer, dtype=F.dtype), np.ascontiguousarray(G, dtype=F.dtype),
+           F.dtype.type(eps), HALS_MAX_INNER, HALS_INNER_DELTA)
 
 
 @nb.njit(parallel=True, cache=True)
-def _hals_kernel(F, N, G, eps, max_inner, delta):
-    b, k, d = F.shape
-    for r in nb.prange(b):
-        f = F[r]
-        tmp = np.empty(d, dtype=F.dtype)
-        first = 0.0
-        for sweep in range(max_inner):
-            moved = 0.0
-            for a in range(k):
+def _hals_threads(F, N, G, eps, max_inner, delta):
+    for r in nb.prange(F.shape[0]):
+        _hals_run(F, N, G, eps, max_inner, delta, r)
+
+
+@nb.njit(cache=True)
+def _hals_serial(F, N, G, eps, max_inner, delta):
+    for r in range(F.shape[0]):
+        _hals_run(F, N, G, eps, max_inner, delta, r)
+
+
+@nb.njit(inline="always")
+def _hals_run(F, N, G, eps, max_inner, delta, r):
+    """Up to ``max_inner`` HALS sweeps over the rows of run r's factor F[r]."""
+    _, k, d = F.shape
+    f = F[r]
+    tmp = np.empty(d, dtype=F.dtype)
+    first = 0.0
+    for sweep in range(max_inner):
+        moved = 0.0
+        for a in range(k):
+            for i in range(d):
+                tmp[i] = N[r, a, i]
+            for c in range(k):
+                g = G[r, a, c]
                 for i in range(d):
-                    tmp[i] = N[r, a, i]
-                for c in range(k):
-                    g = G[r, a, c]
-                    for i in range(d):
-                        tmp[i] -= g * f[c, i]
-                diag = G[r, a, a]
-                if diag < eps:
-                    diag = eps
-                inv = 1.0 / diag
-                for i in range(d):
-                    old = f[a, i]
-                    new = old + tmp[i] * inv
-                    if new < eps:
-                        new = eps
-                    f[a, i] = new
-                    moved += (new - old) * (new - old)
-            if sweep == 0:
-                first = moved
-            elif moved <= delta * delta * first:
-                break
+                    tmp[i] -= g * f[c, i]
+            diag = G[r, a, a]
+            if diag < eps:
+                diag = eps
+            inv = 1.0 / diag
+            for i in range(d):
+                old = f[a, i]
+                new = old + tmp[i] * inv
+                if new < eps:
+                    new = eps
+                f[a, i] = new
+                moved += (new - old) * (new - old)
+        if sweep == 0:
+            first = moved
+        elif moved <= delta * delta * first:
+            break
