@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from .metrics import silhouette_samples
 from .solvers._products import use_threads
@@ -212,6 +213,13 @@ def consensus_programs(
         raise ValueError(f"local_neighborhood must be in (0, 1], got {local_neighborhood!r}")
     if not density_threshold > 0:
         raise ValueError(f"density_threshold must be positive, got {density_threshold!r}")
+    # the matrices here are small (spectra x spectra): BLAS threads only contend
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _consensus_programs(spectra, density_threshold, local_neighborhood, random_state, n_init)
+
+
+def _consensus_programs(spectra, density_threshold, local_neighborhood, random_state, n_init):
+    runs, k, _ = spectra.shape
     unit = normalize_spectra(spectra.reshape(runs * k, -1))
     seed = np.random.SeedSequence([int(random_state), k])
     all_labels, _, _ = kmeans(unit, k, random_state=seed, n_init=n_init)

@@ -1,0 +1,188 @@
+"""pbmc3k gene programs: bionmf's component consensus side by side with cNMF, in one run.
+
+    PYTHONPATH=. python3 benchmarks/singlecell_pbmc3k.py [--runs 20] [--no-cnmf]
+
+Data: 10x pbmc3k raw counts (``../shared/data/pbmc3k``), 2700 cells. Genes: the 2000 most variable
+(scanpy, Seurat flavour on log-normalized counts), selected once here and given to both tools, so
+both factorize the same matrix: counts of those genes scaled to unit variance (cNMF's input).
+Ranks k = 5, 7, 9, 11, 20 runs each, Frobenius loss.
+
+- cNMF (PyPI ``cnmf``; optional, not a bionmf dependency): prepare, factorize with 2 workers,
+  combine, k-selection statistics (stability, error), consensus at k = 9 (density threshold 0.5).
+- bionmf: read the counts file, scale the genes, ``tl.nmf(consensus="components",
+  algorithm="hals")``, which computes the consensus, usages and all-gene loadings for every rank.
+
+Each tool runs end to end in a child process of its own (imports, reading the file and writing
+its results included); bionmf runs before and after cNMF, and the ratio uses their mean. Wall time,
+CPU time (user + system of the child and its workers) and peak memory are reported. bionmf's numba
+kernels are compiled and cached by a warm-up run first (a first-ever run compiles them, ~20 s).
+Figures: the stability (silhouette of the spectra clustering) of every rank for both tools, and at
+k = 9 the adjusted Rand index of the argmax-usage clusters with the Seurat cell-type labels and the
+top genes of every program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _singlecell_common import REPO, SHARED_DATA, child_peak_mb, highly_variable_genes, run_bionmf, run_cnmf  # noqa: E402
+
+RANKS = (5, 7, 9, 11)
+K_SHOW = 9
+MARKERS = {"B": ("MS4A1", "CD79A"), "NK": ("GNLY", "NKG7"), "monocyte": ("LYZ", "CD14")}
+
+
+def child(tool: str, counts: Path, genes_file: Path, runs: int, seed: int, out: Path, ranks) -> None:
+    genes = genes_file.read_text().split("\n")
+    if tool == "bionmf":
+        res = run_bionmf(counts, genes, ranks, runs, seed=seed)
+        adata = res["adata"]
+        info = adata.uns["nmf"]
+        k = K_SHOW if K_SHOW in ranks else ranks[0]
+        result = {
+            "stability": {int(r): float(v) for r, v in info["metrics"]["stability"].items()},
+            "error": {int(r): float(v) for r, v in info["metrics"]["error"].items()},
+            "usages": info["coefficients"][str(k)],
+            "loadings": info["basis"][str(k)],
+            "var_names": np.asarray(adata.var_names),
+            "obs_names": np.asarray(adata.obs_names),
+            "chosen": int(info["rank"]),
+        }
+    else:
+        res = run_cnmf(counts, genes, ranks, runs, workers=2, seed=seed, k_consensus=K_SHOW,
+                       workdir=out.parent / "cnmf")
+        stats = res["stats"]
+        result = {
+            "stability": {int(r): float(v) for r, v in zip(stats["k"], stats["silhouette"])},
+            "error": {int(r): float(v) for r, v in zip(stats["k"], stats["prediction_error"])},
+            "usages": res["usages"].to_numpy(),
+            "loadings": res["spectra_tpm"].to_numpy().T,
+            "var_names": np.asarray(res["spectra_tpm"].columns),
+            "obs_names": np.asarray(res["usages"].index),
+        }
+    result["time_in_child_s"] = res["times"]["total"]
+    result["peak_mb"] = child_peak_mb()
+    with open(out, "wb") as f:
+        pickle.dump(result, f)
+
+
+def run_child(args: list[str]) -> dict:
+    """Run this script as a child; wall and CPU seconds (child and its own children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, *args], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args[:2]} failed:\n{proc.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu}
+
+
+def top_genes(loadings: np.ndarray, names: np.ndarray, n: int = 8) -> list[list[str]]:
+    return [list(names[np.argsort(-loadings[:, j])[:n]]) for j in range(loadings.shape[1])]
+
+
+def marker_programs(loadings: np.ndarray, names: np.ndarray) -> dict:
+    """Per marker pair: the program where the first gene ranks highest, and both genes' ranks in it."""
+    order = np.argsort(-loadings, axis=0)
+    rank_of = np.empty_like(order)
+    for j in range(loadings.shape[1]):
+        rank_of[order[:, j], j] = np.arange(loadings.shape[0])
+    index = {g: i for i, g in enumerate(names)}
+    found = {}
+    for cell, (a, b) in MARKERS.items():
+        if a not in index or b not in index:
+            found[cell] = None
+            continue
+        p = int(np.argmin(rank_of[index[a]]))
+        found[cell] = {"program": p, a: int(rank_of[index[a], p]), b: int(rank_of[index[b], p])}
+    return found
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-cnmf", action="store_true")
+    p.add_argument("--child", choices=["bionmf", "cnmf"], help=argparse.SUPPRESS)
+    p.add_argument("--counts", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--genes", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--ranks", type=int, nargs="+", default=list(RANKS))
+    args = p.parse_args()
+    if args.child:
+        return child(args.child, args.counts, args.genes, args.runs, args.seed, args.out, args.ranks)
+
+    import anndata as ad
+    from sklearn.metrics import adjusted_rand_score
+
+    counts = SHARED_DATA / "pbmc3k" / "pbmc3k_raw_counts.h5ad"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        adata = ad.read_h5ad(counts)
+        genes = highly_variable_genes(adata, 2000)
+        t_genes = time.perf_counter() - t
+        genes_file = work / "genes.txt"
+        genes_file.write_text("\n".join(genes))
+        labels = adata.obs["seurat_annotation"]
+        print(f"gene selection (shared, not in either tool's time): {t_genes:.1f} s", flush=True)
+
+        common = ["--counts", str(counts), "--genes", str(genes_file), "--runs", str(args.runs),
+                  "--seed", str(args.seed)]
+        run_child(["--child", "bionmf", *common, "--out", str(work / "warm.pkl"), "--runs", "2", "--ranks", "3"])
+        order = ["bionmf"] if args.no_cnmf else ["bionmf", "cnmf", "bionmf"]
+        measured: dict[str, list] = {"bionmf": [], "cnmf": []}
+        results = {}
+        for i, tool in enumerate(order):
+            out = work / f"{tool}{i}.pkl"
+            timing = run_child(["--child", tool, *common, "--out", str(out), "--ranks", *map(str, args.ranks)])
+            with open(out, "rb") as f:
+                results[tool] = pickle.load(f)
+            timing["peak_mb"] = results[tool]["peak_mb"]
+            measured[tool].append(timing)
+            print(f"{tool}: wall {timing['wall_s']:.1f} s, CPU {timing['cpu_s']:.1f} s, "
+                  f"peak {timing['peak_mb']:.0f} MB", flush=True)
+
+    summary = {"runs": args.runs, "ranks": args.ranks, "gene_selection_s": t_genes, "timings": measured}
+    ok = labels.notna().to_numpy()
+    for tool, res in results.items():
+        clusters = res["usages"].argmax(axis=1)
+        same = np.asarray(res["obs_names"]) == np.asarray(labels.index)
+        assert same.all()
+        summary[tool] = {
+            "stability": res["stability"],
+            "error": res["error"],
+            "ari_k9": float(adjusted_rand_score(labels[ok], clusters[ok])),
+            "markers_k9": marker_programs(res["loadings"], res["var_names"]),
+            "top_genes_k9": top_genes(res["loadings"], res["var_names"]),
+        }
+        if "chosen" in res:
+            summary[tool]["chosen_rank"] = res["chosen"]
+    if "cnmf" in results:
+        b = np.mean([m["wall_s"] for m in measured["bionmf"]])
+        c = measured["cnmf"][0]["wall_s"]
+        summary["speedup_wall"] = c / b
+        summary["speedup_cpu"] = measured["cnmf"][0]["cpu_s"] / np.mean([m["cpu_s"] for m in measured["bionmf"]])
+        summary["stability_abs_diff"] = {
+            k: abs(summary["bionmf"]["stability"][k] - summary["cnmf"]["stability"][k]) for k in args.ranks
+        }
+    print(json.dumps(summary, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
