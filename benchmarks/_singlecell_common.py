@@ -6,14 +6,12 @@ benchmark runs it; it is not a bionmf dependency.
 
 from __future__ import annotations
 
-import os
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,20 +28,6 @@ def highly_variable_genes(adata, n_genes: int) -> np.ndarray:
     sc.pp.log1p(tmp)
     sc.pp.highly_variable_genes(tmp, n_top_genes=n_genes, flavor="seurat")
     return tmp.var_names[tmp.var["highly_variable"].to_numpy()].to_numpy()
-
-
-def unit_variance_counts(adata, genes) -> sp.csr_matrix:
-    """Counts of ``genes`` with every gene scaled to unit variance, not centred (stays sparse).
-
-    The input cNMF factorizes (Kotliar et al. 2019, Methods); bionmf is given the same matrix.
-    """
-    X = sp.csr_matrix(adata[:, genes].X, dtype=np.float64)
-    n = X.shape[0]
-    mean = np.asarray(X.mean(axis=0)).ravel()
-    sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
-    sd = np.sqrt(np.maximum(sq - mean**2, 0.0) * n / (n - 1))
-    sd[sd == 0] = 1.0
-    return sp.csr_matrix(X @ sp.diags(1.0 / sd))
 
 
 def peak_rss_mb() -> float:
@@ -105,11 +89,6 @@ def run_cnmf(counts_path: Path, genes, ranks, n_runs: int, *, workers: int, seed
     finally:
         if own:
             tmp.cleanup()
-
-
-def top_genes(spectra: pd.DataFrame, n: int = 30) -> list[list[str]]:
-    """Top ``n`` genes of each program (rows of a programs x genes table)."""
-    return [list(row.sort_values(ascending=False).index[:n]) for _, row in spectra.iterrows()]
 
 
 def scale_genes(X) -> sp.csr_matrix:

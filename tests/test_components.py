@@ -192,6 +192,23 @@ def test_threaded_and_serial_kernels_agree_bit_for_bit(monkeypatch):
     np.testing.assert_array_equal(nnls_fixed(X, serial.W[0].T), usages)
 
 
+def test_accelerated_hals_keeps_runs_independent_of_their_batch(monkeypatch):
+    from bionmf.core.seeding import run_seed
+    from bionmf.core.solvers import _frobenius, factorize_batch
+
+    monkeypatch.setattr(_frobenius, "HALS_MAX_INNER", 5)
+    X, _ = sparse_cells(n=200, m=50, k=3, seed=12)
+    X = prepare_matrix(X, np.float32)
+    opt = SolverOptions(algorithm="hals", max_iter=100)
+    batch = factorize_batch(X, 3, [run_seed(0, 3, r) for r in range(4)], opt)
+    alone = factorize_batch(X, 3, [run_seed(0, 3, 2)], opt)
+    np.testing.assert_array_equal(alone.W[0], batch.W[2])
+    assert alone.n_iter[0] == batch.n_iter[2]
+    monkeypatch.setattr(_frobenius, "HALS_MAX_INNER", 1)
+    plain = factorize_batch(X, 3, [run_seed(0, 3, 2)], opt)
+    assert alone.objective[0] <= plain.objective[0] * 1.01
+
+
 def sparse_cells(n=300, m=80, k=3, seed=0):
     rng = np.random.default_rng(seed)
     programs = rng.gamma(0.4, 1.0, size=(k, m))
