@@ -1,0 +1,177 @@
+"""Helpers shared by the preprocessing steps: matrix access, the step record, name lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+RECORD_KEY = "bionmf_preprocessing"
+USE_KEY = "nmf_use"
+
+
+def get_matrix(adata: ad.AnnData, layer: str | None):
+    """The matrix a step works on: ``adata.X`` or ``adata.layers[layer]``."""
+    if not isinstance(adata, ad.AnnData):
+        raise TypeError(f"expected an AnnData object, got {type(adata).__name__}")
+    if layer is None:
+        if adata.X is None:
+            raise ValueError("adata.X is None; pass layer= to name the matrix to use")
+        return adata.X
+    if layer not in adata.layers:
+        available = ", ".join(map(repr, adata.layers.keys())) or "none"
+        raise KeyError(f"layer {layer!r} not found in adata.layers (available: {available})")
+    return adata.layers[layer]
+
+
+def set_matrix(adata: ad.AnnData, layer: str | None, X) -> None:
+    if layer is None:
+        adata.X = X
+    else:
+        adata.layers[layer] = X
+
+
+def float_matrix(X, dtype=None):
+    """``X`` as a floating-point array or CSR/CSC matrix (a copy only when the dtype changes).
+
+    Integer counts become float32, which holds every count below 2**24 exactly and halves the
+    memory of float64; floating input keeps its precision.
+    """
+    if isinstance(X, np.matrix):
+        X = np.asarray(X)
+    if sp.issparse(X) and X.format not in ("csr", "csc"):
+        X = X.tocsr()
+    if dtype is None:
+        dtype = X.dtype if X.dtype.kind == "f" else np.float32
+    return X.astype(dtype, copy=False)
+
+
+def as_plain(value: Any) -> Any:
+    """A value that h5ad can store: numpy scalars to Python, tuples to lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple, range)):
+        return [as_plain(v) for v in value]
+    return value
+
+
+def record_step(adata: ad.AnnData, step: str, **params: Any) -> None:
+    """Append one step to ``adata.uns['bionmf_preprocessing']``.
+
+    anndata cannot write a list of dicts to h5ad, so the record is a dict of dicts with
+    zero-padded keys (``'00_threshold'``, ``'01_log2'``, ...) that sort in step order;
+    :func:`bionmf.pp.preprocessing_steps` returns it as a list. ``None`` values are left out.
+    """
+    record = adata.uns.get(RECORD_KEY)
+    if not isinstance(record, dict):
+        record = {}
+    entry = {"step": step}
+    entry.update({k: as_plain(v) for k, v in params.items() if v is not None})
+    record[f"{len(record):02d}_{step}"] = entry
+    adata.uns[RECORD_KEY] = record
+
+
+def preprocessing_steps(adata: ad.AnnData) -> list[dict[str, Any]]:
+    """The preprocessing steps recorded in ``adata.uns['bionmf_preprocessing']``, in order.
+
+    Parameters
+    ----------
+    adata
+        An AnnData object processed by :mod:`bionmf.pp`.
+
+    Returns
+    -------
+    A list with one dict per step: ``'step'`` (the function name) and its parameters.
+    """
+    record = adata.uns.get(RECORD_KEY, {})
+    return [dict(record[key]) for key in sorted(record)]
+
+
+def name_some(names: Sequence[str] | pd.Index | np.ndarray, mask=None, *, limit: int = 5) -> str:
+    """``'A, B, C'`` or ``'A, B, C, D, E, ... (12 in all)'`` for the names where ``mask`` holds."""
+    names = np.asarray(names, dtype=object)
+    if mask is not None:
+        names = names[np.asarray(mask, dtype=bool)]
+    shown = ", ".join(str(n) for n in names[:limit])
+    if len(names) > limit:
+        shown += f", ... ({len(names)} in all)"
+    return shown
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def use_mask(adata: ad.AnnData, key: str = USE_KEY) -> np.ndarray:
+    """The genes marked for the fit, all genes when nothing is marked yet."""
+    if key in adata.var.columns:
+        mask = adata.var[key].to_numpy()
+        if mask.dtype != bool:
+            raise TypeError(f"adata.var[{key!r}] must be boolean, got dtype {mask.dtype}")
+        return mask
+    return np.ones(adata.n_vars, dtype=bool)
+
+
+def column_min_max(X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene (column) minimum and maximum, implicit zeros of a sparse matrix included."""
+    if sp.issparse(X):
+        return (np.asarray(X.min(axis=0).todense()).ravel(),
+                np.asarray(X.max(axis=0).todense()).ravel())
+    return np.asarray(X.min(axis=0)).ravel(), np.asarray(X.max(axis=0)).ravel()
+
+
+def row_min_max(X) -> tuple[np.ndarray, np.ndarray]:
+    if sp.issparse(X):
+        return (np.asarray(X.min(axis=1).todense()).ravel(),
+                np.asarray(X.max(axis=1).todense()).ravel())
+    return np.asarray(X.min(axis=1)).ravel(), np.asarray(X.max(axis=1)).ravel()
+
+
+def column_mean_var(X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and variance (ddof=1) in float64, without copying a sparse matrix."""
+    n = X.shape[0]
+    if sp.issparse(X):
+        mean = np.asarray(X.sum(axis=0), dtype=np.float64).ravel() / n
+        sumsq = _sparse_column_sumsq(X)
+    else:
+        mean = X.mean(axis=0, dtype=np.float64)
+        sumsq = np.einsum("ij,ij->j", X, X, dtype=np.float64)
+    ddof = 1 if n > 1 else 0
+    var = (sumsq - n * mean**2) / (n - ddof)
+    # The one-pass formula can go slightly negative through rounding for constant genes.
+    np.maximum(var, 0.0, out=var)
+    return mean, var
+
+
+def _sparse_column_sumsq(X) -> np.ndarray:
+    if X.format not in ("csr", "csc"):
+        X = X.tocsr()
+    out = np.zeros(X.shape[1], dtype=np.float64)
+    # Chunks bound the temporary squares to a few MB whatever the size of the matrix.
+    step = 1 << 20
+    for start in range(0, X.nnz, step):
+        stop = min(start + step, X.nnz)
+        block = X.data[start:stop].astype(np.float64)
+        if X.format == "csr":
+            columns = X.indices[start:stop]
+        else:
+            columns = np.searchsorted(X.indptr, np.arange(start, stop), side="right") - 1
+        out += np.bincount(columns, weights=block * block, minlength=X.shape[1])
+    return out
+
+
+def start(adata: ad.AnnData, copy: bool) -> ad.AnnData:
+    """The object a step writes to: a copy, or ``adata`` itself made actual if it is a view.
+
+    Called only after every check has passed, so that an error leaves the input unchanged.
+    """
+    if copy:
+        return adata.copy()
+    if adata.is_view:
+        # Writing through a view could reach the parent's arrays; make it an AnnData of its own.
+        adata._init_as_actual(adata.copy())
+    return adata
