@@ -148,9 +148,6 @@ def remove_empty(
     _require_numeric(X)
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"the matrix is empty ({plural(X.shape[0], 'sample')} x {plural(X.shape[1], 'gene')})")
-    gene_min, gene_max = column_min_max(X)
-    zero_genes = (gene_min == 0) & (gene_max == 0)
-    constant_genes = (gene_min == gene_max) & ~zero_genes if constant else np.zeros_like(zero_genes)
     if use_key is not None:
         mask = use_mask(adata, use_key)
         sample_min, sample_max = row_min_max(X[:, mask]) if mask.any() else (np.zeros(X.shape[0]),) * 2
@@ -159,16 +156,20 @@ def remove_empty(
     zero_samples = (sample_min == 0) & (sample_max == 0)
     constant_samples = ((sample_min == sample_max) & ~zero_samples
                         if constant and use_key is None and X.shape[1] > 1 else np.zeros_like(zero_samples))
+    # Genes are judged on the samples that stay: one that is 0 only in a removed sample is constant.
+    kept = ~(zero_samples | constant_samples)
+    if kept.sum() < min_samples:
+        raise ValueError(f"only {plural(int(kept.sum()), 'sample')} would remain after removing all-zero/constant "
+                         f"samples ({name_some(adata.obs_names, ~kept)}); consensus NMF needs at least "
+                         f"{min_samples}")
+    gene_min, gene_max = column_min_max(X if kept.all() else X[kept])
+    zero_genes = (gene_min == 0) & (gene_max == 0)
+    constant_genes = (gene_min == gene_max) & ~zero_genes if constant else np.zeros_like(zero_genes)
     drop_genes = zero_genes | constant_genes
     drop_samples = zero_samples | constant_samples
-    kept_samples = int((~drop_samples).sum())
     if drop_genes.all():
         raise ValueError(f"every gene is all zero or constant ({plural(X.shape[1], 'gene')}); nothing is left to "
                          "factorize")
-    if kept_samples < min_samples:
-        raise ValueError(f"only {plural(kept_samples, 'sample')} would remain after removing all-zero/constant "
-                         f"samples ({name_some(adata.obs_names, drop_samples)}); consensus NMF needs at least "
-                         f"{min_samples}")
     adata = start(adata, copy)
     for mask, kind, names, why in (
         (zero_genes, "gene", adata.var_names, "all-zero"),
