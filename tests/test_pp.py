@@ -419,3 +419,20 @@ def test_singlecell_preset_on_pbmc3k_stays_sparse():
     assert adata.X.data.min() >= 0
     assert adata.n_obs <= 2700 and adata.n_vars == 16634  # the 16104 genes without a count are gone
     pp.validate(adata)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_normalize_library_matches_scanpy(sparse):
+    import scanpy as sc
+
+    rng = np.random.default_rng(3)
+    X = rng.poisson(2.0, size=(40, 25)).astype(np.float32)
+    X[:, 0] += 1  # no empty sample
+    ours = ad.AnnData(X=sp.csr_matrix(X) if sparse else X.copy())
+    pp.normalize_library(ours, method="total")
+    theirs = ad.AnnData(X=sp.csr_matrix(X) if sparse else X.copy())
+    sc.pp.normalize_total(theirs)
+    dense = (lambda M: M.toarray() if sp.issparse(M) else M)
+    np.testing.assert_allclose(dense(ours.X), dense(theirs.X), rtol=1e-6)
+    cpm = pp.normalize_library(ad.AnnData(X=X.copy()), method="cpm", copy=True)
+    np.testing.assert_allclose(cpm.X.sum(1), 1e6, rtol=1e-5)

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from ._utils import (
     start,
+    subset_inplace,
     USE_KEY,
     column_mean_var,
     column_min_max,
@@ -100,9 +101,9 @@ def handle_nonfinite(
     logger.info("handle_nonfinite: removed %s with NaN/infinite values (%s)",
                 plural(int(drop.sum()), kind), name_some(names, drop))
     if axis_is_genes:
-        adata._inplace_subset_var(~drop)
+        subset_inplace(adata, var=~drop)
     else:
-        adata._inplace_subset_obs(~drop)
+        subset_inplace(adata, obs=~drop)
     record_step(adata, "handle_nonfinite", policy=policy, layer=layer, n_removed=int(drop.sum()))
     return adata if copy else None
 
@@ -181,10 +182,9 @@ def remove_empty(
         if mask.any():
             logger.info("remove_empty: removed %d %s %s%s (%s)", int(mask.sum()), why, kind,
                         "" if mask.sum() == 1 else "s", name_some(names, mask))
-    if drop_samples.any():
-        adata._inplace_subset_obs(~drop_samples)
-    if drop_genes.any():
-        adata._inplace_subset_var(~drop_genes)
+    if drop_samples.any() or drop_genes.any():
+        subset_inplace(adata, obs=~drop_samples if drop_samples.any() else None,
+                       var=~drop_genes if drop_genes.any() else None)
     record_step(adata, "remove_empty", constant=constant, use_key=use_key, layer=layer,
                 n_samples_removed=int(drop_samples.sum()), n_genes_removed=int(drop_genes.sum()))
     return adata if copy else None
