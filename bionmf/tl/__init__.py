@@ -1,1 +1,5 @@
 """AnnData-level tools."""
+
+from ._nmf import nmf, store_survey
+
+__all__ = ["nmf", "store_survey"]
