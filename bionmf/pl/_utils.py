@@ -190,9 +190,9 @@ def side_legends(fig: Figure, spec, tracks: Sequence[Track]) -> None:
     sub = spec.subgridspec(len(numeric) + 1, 1, height_ratios=[1.0] * len(numeric) + [max(1.0, 6.0 - len(numeric))],
                            hspace=0.1)
     for i, track in enumerate(numeric):
-        slot = fig.add_subplot(sub[i])
-        slot.axis("off")
-        track.legend(slot.inset_axes([0.0, 0.45, 0.8, 0.15]))
+        # a thin strip in the middle of the slot, label above it
+        strip = sub[i].subgridspec(3, 2, height_ratios=[1.2, 0.6, 1.0], width_ratios=[0.8, 0.2])[1, 0]
+        track.legend(fig.add_subplot(strip))
     ax = fig.add_subplot(sub[-1])
     ax.axis("off")
     if not categorical:
