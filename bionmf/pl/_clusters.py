@@ -133,9 +133,13 @@ def clusters(
     for b in bounds:
         bx.axvline(b, color="black", lw=1.0)
     starts = np.concatenate([[0], np.ceil(bounds).astype(int), [n]])
-    for a, (s, e) in enumerate(zip(starts[:-1], starts[1:])):
-        bx.text((s + e - 1) / 2, 1.01, f"cluster {clusters_[order][s]}", ha="center", va="bottom", fontsize=8,
-                transform=bx.get_xaxis_transform())
+    for s, e in zip(starts[:-1], starts[1:]):
+        # name wide groups in full, narrow ones by number, and leave slivers unnamed so labels never collide
+        width = (e - s) / n
+        if width >= 0.025:
+            text = f"cluster {clusters_[order][s]}" if width >= 0.12 else str(clusters_[order][s])
+            bx.text((s + e - 1) / 2, 1.01, text, ha="center", va="bottom", fontsize=8,
+                    transform=bx.get_xaxis_transform())
     bx.set_xlabel("samples, grouped by consensus cluster")
     bx.set_title("Metagene proportions per sample", fontsize=11, pad=16)
     bx.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)

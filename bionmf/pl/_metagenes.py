@@ -29,22 +29,33 @@ def sample_layout(adata: ad.AnnData, key: str, rank: int | None):
     return survey, k, clusters, P, strength, U.cluster_order(clusters, strength)
 
 
-def signature_table(adata: ad.AnnData, *, key: str, rank: int, signatures: str | None, n_genes: int) -> pd.DataFrame:
+def signature_table(
+    adata: ad.AnnData, *, key: str, rank: int, signatures: str | None, n_genes: int
+) -> tuple[pd.DataFrame, str]:
     """The first ``n_genes`` genes of each metagene's signature at ``rank``.
 
     Read from ``uns[signatures]`` (default ``f"{key}_signatures"``) when it holds this rank;
-    otherwise computed with the Kim & Park method, leaving ``adata`` untouched.
+    otherwise computed, leaving ``adata`` untouched, with the Kim & Park method or, when that
+    selects no gene at all, the top genes by loading. Also returns the method used.
     """
     name = f"{key}_signatures" if signatures is None else signatures
     stored = adata.uns.get(name)
     if stored is not None and int(stored["params"]["rank"]) == rank and stored["params"]["key"] == key:
-        table = stored["table"]
+        table, method = stored["table"], stored["params"]["method"]
+        if table.empty:
+            raise ValueError(
+                f"uns[{name!r}] holds no signature gene (method {method!r}); run bionmf.tl.signatures with "
+                "method='contribution' or 'loading'"
+            )
     elif signatures is not None and stored is None:
         raise ValueError(f"adata.uns has no {signatures!r}; run bionmf.tl.signatures(adata, key_added={signatures!r})")
     else:
-        table = compute_signatures(adata, rank=rank, key=key, method="kim")["table"]
+        table, method = compute_signatures(adata, rank=rank, key=key, method="kim")["table"], "kim"
+        if table.empty:
+            table = compute_signatures(adata, rank=rank, key=key, method="loading", n_top=n_genes)["table"]
+            method = "loading"
     table = table.sort_values(["metagene", "order"])
-    return table[table["order"] <= n_genes]
+    return table[table["order"] <= n_genes], method
 
 
 def gene_labels(adata: ad.AnnData, genes, gene_symbols: str | None) -> list[str]:
@@ -89,7 +100,8 @@ def metagenes(
         ``obs`` column(s) to draw as tracks over the samples.
     signatures
         ``key_added`` of :func:`bionmf.tl.signatures` to take genes from (default
-        ``f"{key}_signatures"`` when it holds this rank, else the Kim & Park selection).
+        ``f"{key}_signatures"`` when it holds this rank, else the Kim & Park selection computed
+        here, or the top genes by loading when Kim & Park selects none).
     n_genes
         Signature genes per metagene in the basismap.
     gene_symbols
@@ -106,7 +118,7 @@ def metagenes(
     """
     survey, k, clusters, P, strength, order = sample_layout(adata, key, rank)
     columns = U.check_obs_columns(adata, annotate)
-    table = signature_table(adata, key=key, rank=k, signatures=signatures, n_genes=n_genes)
+    table, method = signature_table(adata, key=key, rank=k, signatures=signatures, n_genes=n_genes)
     W = np.asarray(survey["basis"][str(k)], dtype=np.float64)
     gene_idx = adata.var_names.get_indexer(table["gene"])
     shares = F.shares(F.scale_basis(W[W.sum(axis=1) > 0]))
@@ -144,8 +156,6 @@ def metagenes(
     counts = table.groupby("metagene", observed=False).size()
     for b in np.cumsum(counts.to_numpy())[:-1]:
         ax_w.axvline(b - 0.5, color="black", lw=0.8)
-    method = adata.uns.get(f"{key}_signatures", {}).get("params", {}).get("method", "kim") if signatures is None else \
-        adata.uns[signatures]["params"]["method"]
     ax_w.set_title(f"Basis W (basismap): top {n_genes} signature genes per metagene ({method})",
                    fontsize=11, loc="left")
     ax_w.set_xlabel(f"signature genes, grouped by metagene ({g})", fontsize=9)
@@ -187,7 +197,8 @@ def signatures(
         ``key_added`` of the survey.
     signatures
         ``key_added`` of :func:`bionmf.tl.signatures` (default: ``f"{key}_signatures"`` when
-        it holds this rank, else the Kim & Park selection computed here).
+        it holds this rank, else the Kim & Park selection computed here, or the top genes by
+        loading when Kim & Park selects none).
     n_genes
         Genes per metagene.
     annotate
@@ -213,7 +224,7 @@ def signatures(
     """
     survey, k, clusters, P, strength, order = sample_layout(adata, key, rank)
     columns = U.check_obs_columns(adata, annotate)
-    table = signature_table(adata, key=key, rank=k, signatures=signatures, n_genes=n_genes)
+    table, method = signature_table(adata, key=key, rank=k, signatures=signatures, n_genes=n_genes)
     if layer is not None and layer not in adata.layers:
         raise ValueError(f"layer {layer!r} not found; adata.layers has {list(adata.layers)}")
     X = adata.X if layer is None else adata.layers[layer]
@@ -266,7 +277,7 @@ def signatures(
     cax = side[0].subgridspec(2, 1, height_ratios=[0.25, 1.0])[0]
     U.colorbar(fig, im, fig.add_subplot(cax), "z-score" + (" of log1p" if log1p else ""), orientation="horizontal")
     fig.axes[0].set_title(
-        f"Signature genes, rank {k}: top {n_genes} per metagene ({g} genes x {n} samples)",
+        f"Signature genes, rank {k}: top {n_genes} per metagene by {method} ({g} genes x {n} samples)",
         fontsize=11, loc="left", pad=8,
     )
     return U.finish(fig, show=show, save=save)

@@ -141,6 +141,13 @@ def compute_signatures(
     if method == "kim":
         metagene, _, threshold = F.kim_select(W)
         params["threshold"] = threshold
+        if threshold > 1.0:
+            # scores lie in [0, 1]: with a wide score distribution (many genes specific to one
+            # metagene, as with sparse HALS bases) median + 3 MAD exceeds 1 and nothing can pass
+            logger.warning(
+                "signatures (kim, rank %d): threshold median + 3 MAD = %.3f exceeds the largest possible "
+                "score 1, so no gene is selected; use method='contribution' or 'loading'", rank, threshold,
+            )
         for a in range(rank):
             idx = np.flatnonzero(metagene == a)
             members.append((a, idx, kim[idx]))
