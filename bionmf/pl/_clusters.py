@@ -16,7 +16,7 @@ from . import _utils as U
 from ._metagenes import RAW_SCALE_MAX, sample_layout
 
 
-def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str]:
+def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str, str]:
     """The first two coordinates of ``obsm[basis]`` (``"pca"`` finds ``X_pca``), or a PCA of log1p X.
 
     The PCA is computed here (scanpy's ``pp.pca`` on log1p of raw-scale data, else on X as is)
@@ -27,7 +27,7 @@ def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str]:
             coords = np.asarray(adata.obsm[name])
             if coords.ndim != 2 or coords.shape[1] < 2:
                 raise ValueError(f"obsm[{name!r}] needs at least 2 columns, has shape {coords.shape}")
-            return coords[:, :2], name.removeprefix("X_").upper()
+            return coords[:, :2], name.removeprefix("X_").upper(), ""
     if basis not in ("pca", "X_pca"):
         raise ValueError(f"basis {basis!r}: adata.obsm has neither {basis!r} nor 'X_{basis}'; keys: {list(adata.obsm)}")
     import scanpy as sc
@@ -38,7 +38,7 @@ def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str]:
         X = X.log1p() if sp.issparse(X) else np.log1p(np.asarray(X, dtype=np.float64))
     n_comps = min(2, min(adata.shape) - 1)
     coords = sc.pp.pca(X.astype(np.float32) if not sp.issparse(X) else X.astype(np.float32), n_comps=n_comps)
-    return np.asarray(coords)[:, :2], "PC (log1p)" if big else "PC"
+    return np.asarray(coords)[:, :2], "PC", " (PCA of log1p X)" if big else " (PCA of X)"
 
 
 def clusters(
@@ -87,7 +87,7 @@ def clusters(
     survey, k, clusters_, P, strength, order = sample_layout(adata, key, rank)
     if ax is not None and proportions:
         raise ValueError("ax= holds one panel: pass proportions=False with it")
-    coords, axis_name = embedding(adata, basis)
+    coords, axis_name, note = embedding(adata, basis)
     palette = U.cluster_palette(k)
     n = adata.n_obs
     size = (120.0 if n <= 100 else 40.0 if n <= 1000 else 12.0) if size is None else float(size)
@@ -106,7 +106,7 @@ def clusters(
     colors[:, 3] = 0.25 + 0.75 * rel
     ax.scatter(coords[draw, 0], coords[draw, 1], s=size * (0.2 + 0.8 * rel[draw]), c=colors[draw],
                edgecolors="none")
-    ax.set_xlabel(f"{axis_name} 1")
+    ax.set_xlabel(f"{axis_name} 1{note}")
     ax.set_ylabel(f"{axis_name} 2")
     ax.set_title(f"Consensus clusters, rank {k} ({n} samples)", fontsize=11)
     ax.set_label("embedding")

@@ -18,6 +18,7 @@ from ..tl._signatures import compute_signatures
 from . import _utils as U
 
 RAW_SCALE_MAX = 50.0  # data whose maximum exceeds this are taken as raw scale and log1p-transformed
+MAX_GENE_LABELS = 120  # the signature heatmap names its genes up to this many rows
 
 
 def sample_layout(adata: ad.AnnData, key: str, rank: int | None):
@@ -242,13 +243,17 @@ def signatures(
 
     tracks = [U.cluster_track(clusters, k, "consensus cluster")] + U.obs_tracks(adata, columns)
     g, n = Z.shape
-    label_genes = g <= U.MAX_TICK_LABELS
-    heat_h = max(3.0, min(0.16 * g, 9.0))
-    fig = plt.figure(figsize=(10.5 + (1.8 if label_genes else 0), heat_h + 0.25 * len(tracks) + 1.6))
+    # rows are given the height a label needs, so gene names stay readable up to MAX_GENE_LABELS
+    label_genes = g <= MAX_GENE_LABELS
+    heat_h = max(3.0, min(0.14 * g, 14.0))
+    names = gene_labels(adata, table["gene"], gene_symbols)
+    # room for the gene names: about 0.06 inch per character at 7 points
+    label_w = 0.06 * max(len(t) for t in names) + 0.3 if label_genes else 0.05
+    fig = plt.figure(figsize=(10.5 + label_w, heat_h + 0.25 * len(tracks) + 1.6))
     heights = [0.25] * len(tracks) + [heat_h]
-    # columns: gene track, heatmap, room for gene names, colour bar and legends
+    # columns: gene track, heatmap, gene names, colour bar and legends
     gs = fig.add_gridspec(len(heights), 4, height_ratios=heights,
-                          width_ratios=[0.18, 8.0, 1.8 if label_genes else 0.05, 1.8], hspace=0.06, wspace=0.04)
+                          width_ratios=[0.18, 8.0, label_w, 1.8], hspace=0.06, wspace=0.04)
     for i, track in enumerate(tracks):
         track.draw(fig.add_subplot(gs[i, 1]), order)
     gene_meta = U.cluster_track(table["metagene"].astype(int).to_numpy(), k, "metagene")
@@ -263,9 +268,8 @@ def signatures(
     U.sample_ticks(ax, adata.obs_names[order].astype(str), axis="x")
     if label_genes:
         ax.yaxis.tick_right()
-        U.sample_ticks(ax, gene_labels(adata, table["gene"], gene_symbols), axis="y")
-        ax.yaxis.set_label_position("right")
-        ax.tick_params(axis="y", labelsize=7 if g > 30 else 8)
+        ax.set_yticks(np.arange(g))
+        ax.set_yticklabels(names, fontsize=7)
     else:
         ax.set_yticks([])
     counts = table.groupby("metagene", observed=False).size()
