@@ -150,8 +150,9 @@ def test_rank_metrics_marks_chosen_and_null(golub):
         np.testing.assert_allclose(lines["chosen rank"].get_ydata(), [survey["metrics"].loc[chosen, m]])
         np.testing.assert_allclose(lines["permuted data"].get_ydata(), survey["null_metrics"][m].to_numpy())
     legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert f"chosen rank ({chosen})" in legend_texts and "permuted data (mean, band: range of 1 permutations)" in legend_texts
-    assert f"chosen rank {chosen}" in fig._suptitle.get_text()
+    assert f"chosen rank ({chosen})" in legend_texts
+    assert "permuted data (mean, band: range of 1 permutations)" in legend_texts
+    assert f"chosen rank {chosen}" in fig.get_suptitle()
 
 
 def test_rank_metrics_without_null_and_single_axes(golub, pbmc):

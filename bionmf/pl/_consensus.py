@@ -80,7 +80,8 @@ def consensus(
     track_h = 0.22
     heat = 6.0
     if figsize is None:
-        figsize = (heat + 2.6 + (1.2 if show_names else 0), heat + 1.2 + track_h * len(tracks) + (1.0 if show_names else 0))
+        names_room = 1.1 if show_names else 0.0
+        figsize = (heat + 2.6 + names_room, heat + 1.2 + track_h * len(tracks) + names_room)
     fig = plt.figure(figsize=figsize)
     heights = [1.0] + [track_h] * len(tracks) + [heat]
     gs = fig.add_gridspec(len(heights), 2, height_ratios=heights, width_ratios=[heat, 2.2],

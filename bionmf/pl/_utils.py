@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy.cluster.hierarchy import dendrogram
@@ -232,12 +232,3 @@ def colorbar(fig: Figure, mappable, cax: Axes, label: str, *, orientation: str =
     cb.set_label(label, fontsize=9)
     cb.ax.tick_params(labelsize=7)
     cax.set_label(f"{COLORBAR}:{label}")
-
-
-def axes_by_label(fig: Figure, prefix: str) -> list[Axes]:
-    """The axes of ``fig`` whose label starts with ``prefix`` (e.g. ``"track"``)."""
-    return [ax for ax in fig.axes if ax.get_label().startswith(prefix)]
-
-
-def cmap_listed(colors) -> ListedColormap:
-    return ListedColormap(colors)

@@ -178,7 +178,7 @@ def compute_signatures(
             "share": p[idx, a],
             "kim_score": kim[idx],
         }))
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)[list(TABLE_COLUMNS)]
     table["metagene"] = pd.Categorical(table["metagene"], categories=[str(a) for a in range(rank)])
 
     gene_sets = {}
