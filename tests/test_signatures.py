@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import anndata as ad
@@ -220,6 +221,9 @@ def test_gmt_and_tsv_output(golub, tmp_path):
         assert text == descriptions[name]
         assert genes == list(out["gene_sets"][name])
     assert bionmf.io.read_gmt(tmp_path / "sig.gmt") == {n: g for n, (_, g) in parsed.items()}
+    # the reader of GSEApy (Fang et al. 2023), as users load gene sets for enrichment
+    gseapy = pytest.importorskip("gseapy") if not os.environ.get("CI") else __import__("gseapy")
+    assert gseapy.read_gmt(str(tmp_path / "sig.gmt")) == {n: g for n, (_, g) in parsed.items()}
 
     out["table"].to_csv(tmp_path / "sig.tsv", sep="\t", index=False)
     back = pd.read_csv(tmp_path / "sig.tsv", sep="\t", dtype={"metagene": str})
