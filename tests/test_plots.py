@@ -6,13 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import anndata as ad  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-from scipy.cluster.hierarchy import dendrogram  # noqa: E402
+from scipy.cluster.hierarchy import dendrogram, leaves_list  # noqa: E402
 
 import bionmf  # noqa: E402
+from bionmf.core import RankRuns, summarize_rank  # noqa: E402
 from bionmf.core.consensus import consensus_linkage  # noqa: E402
 from bionmf.core.metrics import silhouette_samples  # noqa: E402
 from bionmf.pl._utils import metagene_proportions  # noqa: E402
@@ -321,3 +323,27 @@ def test_pbmc3k_plots(pbmc):
     fig = bionmf.pl.clusters(pbmc)
     assert len(by_label(fig, "embedding").collections[0].get_offsets()) == n
     assert tick_texts(by_label(fig, "proportions")) == []
+
+
+def test_large_deep_consensus(tmp_path):
+    """Thousands of samples with identical consensus rows give a tree too deep for scipy's recursive
+    dendrogram; the plots still draw it, in leaves_list order, and the proportions as bands."""
+    rng = np.random.default_rng(0)
+    n, g, k = 2000, 30, 2
+    X = rng.poisson(2.0, size=(n, g)).astype(np.float32)
+    labels = rng.integers(0, k, size=(10, n)).astype(np.int16)
+    labels[:, : n // 2] = 0  # half the samples always together: a chain of zero-height merges
+    rr = RankRuns(rank=k, runs=np.arange(10), labels=labels, objective=np.ones(10), n_iter=np.ones(10),
+                  best_W=rng.uniform(size=(g, k)), best_H=rng.uniform(size=(k, n)), best_run=0)
+    adata = ad.AnnData(X)
+    bionmf.tl.store_survey(adata, {k: rr}, {k: summarize_rank(X, rr)}, genes=np.ones(g, bool),
+                           params={"rank_rule": "largest_drop"})
+    fig = bionmf.pl.consensus(adata, save=tmp_path / "big.png")
+    C = adata.uns["nmf"]["consensus"]["2"]
+    order = leaves_list(consensus_linkage(C))
+    np.testing.assert_array_equal(by_label(fig, "heatmap").images[0].get_array(), C[np.ix_(order, order)])
+    tree = by_label(fig, "dendrogram").collections[0]
+    assert len(tree.get_segments()) == n - 1  # one U per merge
+    fig = bionmf.pl.clusters(adata, basis="pca")
+    bands = by_label(fig, "proportions").collections
+    assert len(bands) == k and [b.get_label() for b in bands] == ["metagene 0", "metagene 1"]

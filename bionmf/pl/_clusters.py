@@ -15,6 +15,8 @@ from matplotlib.lines import Line2D
 from . import _utils as U
 from ._metagenes import RAW_SCALE_MAX, sample_layout
 
+MAX_BARS = 600  # above this many samples the proportions are drawn as stepped bands, not bars
+
 
 def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str, str]:
     """The first two coordinates of ``obsm[basis]`` (``"pca"`` finds ``X_pca``), or a PCA of log1p X.
@@ -59,7 +61,8 @@ def clusters(
     and opacity grow with membership strength, the proportion of the sample's modelled
     expression coming from its cluster's metagene (weak, mixed samples are small and pale).
     Right (``proportions=True``): one stacked bar per sample of its metagene proportions,
-    samples grouped by cluster, strongest members first, in the same colours.
+    samples grouped by cluster, strongest members first, in the same colours (stepped bands
+    of the same values above 600 samples, which draw much faster).
 
     Parameters
     ----------
@@ -122,7 +125,11 @@ def clusters(
     x = np.arange(n)
     bottom = np.zeros(n)
     for a in range(k):
-        bx.bar(x, P[order, a], bottom=bottom, width=1.0, color=palette[a], label=f"metagene {a}", lw=0)
+        if n <= MAX_BARS:
+            bx.bar(x, P[order, a], bottom=bottom, width=1.0, color=palette[a], label=f"metagene {a}", lw=0)
+        else:  # one bar patch per sample gets slow for thousands of cells: one stepped band per metagene
+            bx.fill_between(x, bottom, bottom + P[order, a], step="mid", color=palette[a], label=f"metagene {a}",
+                            lw=0)
         bottom += P[order, a]
     bx.set_xlim(-0.5, n - 0.5)
     bx.set_ylim(0, 1)
