@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 import bionmf
-from bionmf.core import METRIC_COLUMNS
+from bionmf.core import METRIC_COLUMNS, RankRuns, summarize_rank
 from bionmf.core.permutation import permutation_seed, permute_within_genes
 
 
@@ -100,3 +100,16 @@ def test_sparse_null_survey():
     bionmf.tl.nmf(adata, ranks=[2], n_runs=3, algorithm="hals", random_state=1, verbose=False, max_iter=100,
                   n_permutations=1)
     assert np.isfinite(adata.uns["nmf"]["null_metrics"].to_numpy(dtype=float)).all()
+
+
+def test_store_survey_rejects_bad_null_table_before_writing():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(10, 8))
+    rr = RankRuns(rank=2, runs=np.arange(3), labels=rng.integers(0, 2, size=(3, 10)).astype(np.int16),
+                  objective=np.ones(3), n_iter=np.ones(3), best_W=rng.uniform(size=(8, 2)),
+                  best_H=rng.uniform(size=(2, 10)), best_run=0)
+    adata = ad.AnnData(X)
+    with pytest.raises(ValueError, match="lacks the columns"):
+        bionmf.tl.store_survey(adata, {2: rr}, {2: summarize_rank(X, rr)}, genes=np.ones(8, bool),
+                               params={"rank_rule": "largest_drop"}, null_metrics=pd.DataFrame({"rank": [2]}))
+    assert "nmf" not in adata.uns and "X_nmf" not in adata.obsm and "nmf_cluster" not in adata.obs

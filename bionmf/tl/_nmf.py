@@ -94,8 +94,9 @@ def nmf(
     n_permutations
         Also run the same survey (ranks, runs, options) on this many copies of the data with
         each gene's values permuted across samples, the null model of Frigyesi & Hoglund (2008):
-        ranks whose metrics stand clear of the null's are supported by the data. Permutation p
-        is seeded by (random_state, p) alone. Costs (1 + n_permutations) times the survey.
+        ranks whose metrics stand clear of the null's are supported by the data. The shuffle of
+        permutation p is seeded by (random_state, p) alone, its runs as the real survey's. Costs
+        (1 + n_permutations) times the survey.
     verbose
         Log one line per rank at INFO level.
     copy
@@ -272,6 +273,7 @@ def store_survey(
     averaged per rank, as ``null_metrics``. Used by :func:`nmf` and by the workflow, which
     computes the ranks in separate jobs.
     """
+    null = {} if null_metrics is None else null_tables(null_metrics)  # checked before anything is written
     table = metrics_table(summaries)
     chosen = choose_rank(table, params["rank_rule"])
     n_vars = adata.n_vars
@@ -298,8 +300,7 @@ def store_survey(
         "basis": basis,
         "coefficients": coefficients,
     }
-    if null_metrics is not None:
-        adata.uns[key_added].update(null_tables(null_metrics))
+    adata.uns[key_added].update(null)
     return chosen
 
 
