@@ -228,6 +228,12 @@ def test_table_headerless_with_names_file(tmp_path):
     genes.write_text("Name\ng1\ng2\ng3\n")
     with pytest.raises(ValueError, match="has 2 genes but the names file .* lists 3"):
         io.read(data, header=False, index_col=None, genes=genes)
+    named = tmp_path / "named.txt"
+    named.write_text("g1\t1\t2\ng2\t3\t4\n")
+    adata = io.read(named, header=False, obs_names=["A", "B"])  # row names in the first column
+    assert list(adata.var_names) == ["g1", "g2"] and list(adata.obs_names) == ["A", "B"]
+    with pytest.raises(ValueError, match="2 non-numeric cells .*'g1'"):
+        io.read(named, header=False, var_names=["x", "y"])  # names given: the first column is data
 
 
 def test_unknown_format_and_missing_file(tmp_path):
@@ -256,7 +262,7 @@ def test_golub_files_as_on_disk_match_bundled():
 
 def test_medulloblastoma_files():
     folder = require_shared_data("medulloblastoma")
-    adata = io.read(folder / "Medulloblastoma_data.txt", header=False, index_col=None,
+    adata = io.read(folder / "Medulloblastoma_data.txt", header=False,  # no id column: index_col auto
                     genes=folder / "Medulloblastoma_genes.txt",
                     annotation=folder / "Medulloblastoma_sample_labels.tsv")
     assert adata.shape == (34, 5893)

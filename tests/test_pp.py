@@ -299,8 +299,10 @@ def test_normalize_non_numeric():
 def test_normalize_duplicate_names():
     adata = _bulk()
     adata.var_names = ["G1"] + [f"G{j}" for j in range(1, 30)]
+    snapshot = _snapshot(adata)
     with pytest.raises(ValueError, match=r"1 duplicate gene name \(G1\).*var_names_make_unique"):
         pp.normalize(adata)
+    _assert_unchanged(adata, snapshot)
     adata = _bulk()
     adata.obs_names = ["S0"] * 8
     with pytest.raises(ValueError, match=r"1 duplicate sample name \(S0\)"):
@@ -328,8 +330,31 @@ def test_normalize_empty_after_filtering():
 
 def test_normalize_too_few_samples():
     adata = _bulk(n_obs=2)
+    snapshot = _snapshot(adata)
     with pytest.raises(ValueError, match=r"2 samples \(S0, S1\); consensus NMF needs at least 3"):
         pp.normalize(adata)
+    _assert_unchanged(adata, snapshot)
+    adata = _bulk(n_obs=4)
+    adata.X[[0, 1]] = 0
+    snapshot = _snapshot(adata)
+    with pytest.raises(ValueError, match=r"only 2 samples would remain .*\(S0, S1\)"):
+        pp.normalize(adata)
+    _assert_unchanged(adata, snapshot)
+
+
+def test_singlecell_preset_sparse_errors_leave_input_alone():
+    rng = np.random.default_rng(2)
+    X = sp.random(50, 40, density=0.3, format="csr", random_state=rng, dtype=np.float32)
+    X.data = np.ceil(X.data * 10)
+    X.data[5] = -1
+    adata = ad.AnnData(X=X)
+    snapshot = _snapshot(adata)
+    with pytest.raises(ValueError, match="1 negative value"):
+        pp.normalize(adata, preset="singlecell", n_top_genes=10)
+    _assert_unchanged(adata, snapshot)
+    assert "nmf_use" not in adata.var.columns and "bionmf_preprocessing" not in adata.uns
+    pp.normalize(adata, preset="singlecell", n_top_genes=10, negative="clip")
+    assert sp.issparse(adata.X) and adata.var["nmf_use"].sum() == 10
 
 
 def test_normalize_warns_on_logged_input():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import logging
-from pathlib import Path
 from typing import Literal
 
 import anndata as ad
@@ -83,7 +82,7 @@ def read(
     The medulloblastoma data of Brunet et al. (2004), a headerless matrix with its gene names in
     a separate file::
 
-        adata = bionmf.io.read("Medulloblastoma_data.txt", header=False, index_col=None,
+        adata = bionmf.io.read("Medulloblastoma_data.txt", header=False,
                                genes="Medulloblastoma_genes.txt",
                                annotation="Medulloblastoma_sample_labels.tsv")
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from typing import Literal
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ def read_table(
     transpose: bool | None = None,
     sep: str | None = None,
     header: bool = True,
-    index_col: int | str | None = 0,
+    index_col: int | str | None | Literal["auto"] = "auto",
     meta_columns: Sequence[str] = (),
     genes=None,
     var_names: Sequence[str] | None = None,
@@ -69,7 +70,9 @@ def read_table(
         R's ``write.table`` writes) is understood.
     index_col
         Column (position or name) holding the row names; ``None`` when the rows are not named,
-        as in the Golub and medulloblastoma data files.
+        as in the Golub and medulloblastoma data files. ``'auto'``: ``None`` for a file without
+        header whose row names are given (``genes=``/``var_names=``, or ``obs_names=`` with
+        ``transpose=False``), else the first column.
     meta_columns
         Names of further non-numeric columns describing the rows (e.g. a gene symbol), kept as
         ``var`` (or ``obs``) columns. A column named ``Description`` is recognized without being
@@ -101,6 +104,9 @@ def read_table(
         raise ValueError("give the gene names either as genes= (a file) or var_names=, not both")
     if sep is None:
         sep = default_sep(path)
+    if index_col == "auto":
+        rows_named = (genes is not None or var_names is not None) if genes_are_rows else obs_names is not None
+        index_col = None if (not header and rows_named) else 0
     with open_text(path) as handle:
         try:
             frame = pd.read_csv(handle, sep=sep, header=0 if header else None, index_col=index_col,

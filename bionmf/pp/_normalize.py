@@ -6,7 +6,6 @@ import logging
 from typing import Any, Literal
 
 import anndata as ad
-import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
@@ -215,7 +214,7 @@ def normalize(
     return result if copy else None
 
 
-def _nonnegative(work: ad.AnnData, negative: str, preset: str, what: str) -> None:  # noqa: D103
+def _nonnegative(work: ad.AnnData, negative: str, preset: str, what: str) -> None:
     values = work.X.data if sp.issparse(work.X) else work.X
     if values.size == 0 or values.min() >= 0:
         return

@@ -124,7 +124,10 @@ def normalize_library(
     layer: str | None = None,
     copy: bool = False,
 ) -> ad.AnnData | None:
-    """Scale each sample to a common library size (scanpy's :func:`~scanpy.pp.normalize_total`).
+    """Scale each sample to a common library size, as scanpy's :func:`~scanpy.pp.normalize_total`.
+
+    The stored values are scaled in place (scanpy's function copies the matrix), so a sparse
+    matrix costs no extra memory.
 
     Parameters
     ----------
