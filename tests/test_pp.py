@@ -230,6 +230,21 @@ def test_steps_on_a_view_do_not_touch_the_parent():
 
 
 @pytest.mark.parametrize("sparse", [False, True])
+def test_normalize_a_view_leaves_the_parent_alone(sparse):
+    parent = _bulk(n_obs=10)
+    if sparse:
+        parent.X = sp.csr_matrix(parent.X)
+    before = _snapshot(parent)
+    view = parent[2:8, 5:25]
+    result = pp.normalize(view, log=True, copy=True)
+    assert type(result.X) in (np.ndarray, sp.csr_matrix)
+    pp.normalize(view, log=True)
+    _assert_unchanged(parent, before)
+    np.testing.assert_allclose(view.X.toarray() if sparse else view.X,
+                               np.log2(before[0][2:8, 5:25] + 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
 def test_scale_genes_unit_variance(sparse):
     rng = np.random.default_rng(1)
     X = rng.poisson(1.0, size=(50, 20)).astype(np.float64)

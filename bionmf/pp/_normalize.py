@@ -6,6 +6,7 @@ import logging
 from typing import Any, Literal
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
@@ -165,7 +166,7 @@ def normalize(
     # only once everything has passed, so that an error leaves it as it was. For integer counts
     # the float conversion is that copy, so it costs no extra memory.
     work_X = float_matrix(X)
-    if work_X is X:
+    if np.may_share_memory(work_X.data if sp.issparse(work_X) else work_X, X.data if sp.issparse(X) else X):
         work_X = work_X.copy()
     work = ad.AnnData(X=work_X, obs=pd.DataFrame(index=adata.obs_names.copy()), var=adata.var.copy())
     del work_X, X  # the steps replace work.X; a reference here would keep the old one alive
