@@ -476,3 +476,18 @@ def test_normalize_library_matches_scanpy(sparse):
     np.testing.assert_allclose(dense(ours.X), dense(theirs.X), rtol=1e-6)
     cpm = pp.normalize_library(ad.AnnData(X=X.copy()), method="cpm", copy=True)
     np.testing.assert_allclose(cpm.X.sum(1), 1e6, rtol=1e-5)
+
+
+def test_readme_flow_gct_to_tl_nmf(tmp_path):
+    """The README example, small: GCT file -> normalize -> tl.nmf fits only the marked genes."""
+    path = tmp_path / "golub.gct"
+    bionmf.io.write_gct(bionmf.datasets.golub(), path)
+    adata = bionmf.io.read(path)
+    bionmf.pp.normalize(adata, preset="bulk", n_top_genes=500)
+    bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=4, random_state=0, verbose=False)
+    used = adata.var["nmf_use"].to_numpy()
+    assert used.sum() == 500
+    W = np.asarray(adata.varm["nmf"])
+    assert W.shape[0] == adata.n_vars
+    assert np.all(W[~used] == 0) and np.any(W[used] > 0)
+    assert adata.obsm["X_nmf"].shape[0] == 38
