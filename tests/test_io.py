@@ -292,6 +292,11 @@ def test_h5ad_pbmc3k_and_paul15():
     assert counts["Naive CD4 T"] == 697 and counts["Platelet"] == 14
     paul = io.read(require_shared_data("paul15", "paul15_subset_counts.h5ad"))
     assert paul.shape == (2660, 3004)
+    table = require_shared_data("paul15", "obs_metadata.csv")
+    joined = io.read(require_shared_data("paul15", "paul15_subset_counts.h5ad"), annotation=table)
+    for column in ("cluster", "cell_type", "CD34_measurement", "paul15_clusters_scanpy_style"):
+        np.testing.assert_array_equal(joined.obs[column].astype(str), paul.obs[column].astype(str))
+    assert joined.obs["CD34_measurement"].dtype.kind == "f"
 
 
 # --- 10x -----------------------------------------------------------------------------------------
@@ -370,13 +375,15 @@ def test_h5ad_round_trip_with_annotation(tmp_path):
     path = tmp_path / "x.h5ad"
     adata.write_h5ad(path)
     labels = pd.DataFrame({"sample": ["S4", "S0", "S2", "S1", "S3", "extra"],
-                           "group": ["b", "a", "a", "b", "b", "z"]})
+                           "group": ["b", "a", "a", "b", "b", "z"],
+                           "age": [40, 31, 52, 28, 60, 1]})
     table = tmp_path / "labels.csv"
     labels.to_csv(table, index=False)
     back = io.read(path, annotation=table)
     np.testing.assert_array_equal(back.X, adata.X)
     assert list(back.obs["group"]) == ["a", "b", "a", "b", "b"]
     assert isinstance(back.obs["group"].dtype, pd.CategoricalDtype)
+    assert back.obs["age"].dtype.kind in "if" and list(back.obs["age"]) == [31, 28, 52, 60, 40]
 
 
 # --- annotation ----------------------------------------------------------------------------------

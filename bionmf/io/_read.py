@@ -182,6 +182,7 @@ def annotate(
         and the table has one row per sample.
     categorical
         Store text columns as categorical (compact, and what scanpy's plots colour by).
+        Columns whose every entry is a number become numeric.
 
     Returns
     -------
@@ -224,6 +225,10 @@ def annotate(
         aligned = frame.reindex(adata.obs_names)
     for column in aligned.columns:
         values = aligned[column]
+        if values.dtype == object:
+            numbers = pd.to_numeric(values, errors="coerce")
+            if numbers.notna().sum() == values.notna().sum() and values.notna().any():
+                values = numbers  # a column of numbers (a score, an age) stays numeric
         if categorical and values.dtype == object:
             values = pd.Categorical(values)
         adata.obs[str(column)] = np.asarray(values) if not isinstance(values, pd.Categorical) else values
