@@ -143,7 +143,8 @@ def read_table(
     col_annotation = col_names.annotation
     values.index = row_names.index
     values.columns = col_names.index
-    block = numeric_block(values, source, row_kind=row_kind, col_kind=col_kind).astype(dtype, copy=False)
+    block = numeric_block(values, source, row_kind=row_kind, col_kind=col_kind,
+                          meta_hint=True).astype(dtype, copy=False)
 
     row_frame = pd.DataFrame(index=row_names.index)
     for c in meta:
