@@ -400,7 +400,7 @@ def test_annotation_problems(tmp_path):
     dup = tmp_path / "dup.tsv"
     dup.write_text("sample\tg\nS0\ta\nS0\tb\n")
     untouched = _small()
-    with pytest.raises(ValueError, match=r"1 sample name appear more than once \(S0\)"):
+    with pytest.raises(ValueError, match=r"1 sample name appears more than once \(S0\)"):
         io.annotate(untouched, dup)
     assert list(untouched.obs.columns) == []
     with pytest.raises(ValueError, match="by='order' needs one row per sample"):

@@ -146,8 +146,9 @@ def numeric_block(frame: pd.DataFrame, source: str, *, row_kind: str, col_kind: 
         shown = "; ".join(f"{row_kind} {r!r}, {col_kind} {c!r}: {v!r}" for r, c, v in bad_cells)
         hint = ""
         if meta_hint and text_columns:
-            hint = (f"; {plural(len(text_columns), 'column')} {'holds' if len(text_columns) == 1 else 'hold'} only text ({name_some(text_columns)}): if they "
-                    f"describe the {row_kind}s, name them in meta_columns=")
+            verb = "holds" if len(text_columns) == 1 else "hold"
+            hint = (f"; {plural(len(text_columns), 'column')} {verb} only text ({name_some(text_columns)}): if "
+                    f"they describe the {row_kind}s, name them in meta_columns=")
         raise ValueError(f"{source}: {plural(n_bad, 'non-numeric cell')} ({shown}{'; ...' if n_bad > 5 else ''}); "
                          f"expression values must be numbers (missing values may be empty or NA){hint}")
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))

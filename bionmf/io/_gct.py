@@ -162,7 +162,7 @@ def format_metadata(series: pd.Series, what: str) -> list[str]:
 def _check_name_text(names: pd.Index, kind: str) -> None:
     bad = [n for n in names.astype(str) if "\t" in n or "\n" in n or "\r" in n]
     if bad:
-        raise ValueError(f"{plural(len(bad), f'{kind} name')} hold a tab or line break ({name_some(bad)}); "
+        raise ValueError(f"{plural(len(bad), f'{kind} name')} with a tab or line break ({name_some(bad)}); "
                          "GCT cannot store them")
 
 
