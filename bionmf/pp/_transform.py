@@ -13,7 +13,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from ._utils import start, column_mean_var, plural, float_matrix, get_matrix, name_some, record_step, set_matrix
+from ._utils import column_mean_var, float_matrix, get_matrix, name_some, plural, record_step, set_matrix, start
 from ._validate import describe_negative, describe_nonfinite, warn_if_logged
 
 logger = logging.getLogger("bionmf")
