@@ -116,6 +116,14 @@ def test_gct_non_numeric_cell_named(tmp_path):
     assert "gene 'g3', sample 'C': '7 mg'" in text
 
 
+def test_gct_trailing_tabs(tmp_path):
+    path = tmp_path / "excel.gct"
+    path.write_text("#1.2\n2\t2\t\nName\tDescription\tA\tB\t\ng1\td\t1\t2\t\ng2\td\t3\t4\t\n")
+    adata = io.read_gct(path)
+    assert list(adata.obs_names) == ["A", "B"]
+    np.testing.assert_array_equal(adata.X, [[1, 3], [2, 4]])
+
+
 def test_gct_missing_values_become_nan(tmp_path):
     path = tmp_path / "na.gct"
     path.write_text("#1.2\n2\t3\nName\tDescription\tA\tB\tC\ng1\td\t1\tNA\t3\ng2\td\t\t5\tNaN\n")

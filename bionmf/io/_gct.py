@@ -80,6 +80,8 @@ def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData
         n_rows, n_cols = dims[:2]
         n_row_meta, n_col_meta = (1, 0) if version == "1.2" else (dims[2], dims[3])
         header = handle.readline().rstrip("\r\n").split("\t")
+        while len(header) > 1 + n_row_meta + n_cols and header[-1].strip() == "":
+            header.pop()  # trailing tabs, as spreadsheet exports leave them
         if len(header) != 1 + n_row_meta + n_cols:
             raise ValueError(f"{source}: the header line has {len(header)} fields; with {n_cols} samples and "
                              f"{n_row_meta} row metadata field(s) it should have {1 + n_row_meta + n_cols}")
@@ -88,6 +90,8 @@ def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData
         col_meta = {}
         for i in range(n_col_meta):
             fields = handle.readline().rstrip("\r\n").split("\t")
+            while len(fields) > 1 + n_row_meta + n_cols and fields[-1].strip() == "":
+                fields.pop()
             if len(fields) != 1 + n_row_meta + n_cols:
                 raise ValueError(f"{source}: column metadata line {i + 1} has {len(fields)} fields, expected "
                                  f"{1 + n_row_meta + n_cols}")
