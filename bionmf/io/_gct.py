@@ -171,10 +171,13 @@ def _check_name_text(names: pd.Index, kind: str) -> None:
 
 
 def format_values(X: np.ndarray) -> list[str]:
-    """Matrix rows as tab-joined text, exact for floats (shortest repr that reads back the same)."""
+    """Matrix rows as tab-joined text, exact for floats (shortest repr that reads back the same).
+
+    Python's float repr is the shortest round-trip text and, measured, faster than numpy's
+    conversion to strings; float32 values are written as their exact float64 value.
+    """
     if X.dtype.kind in "iub":
         return ["\t".join(map(str, row)) for row in X.tolist()]
-    X = X.astype(np.float64, copy=False)
     return ["\t".join("NaN" if v != v else repr(v) for v in row) for row in X.tolist()]
 
 
