@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._logging import logger
-from .._threads import solver_threads
+from .._threads import resolve_n_jobs, solver_threads
 from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
 from ..core.rank_selection import DEFAULT_RULE, RULES, apply_all, choose_rank
 from ..core.seeding import check_random_state
@@ -115,6 +115,7 @@ def nmf(
         k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k).
     """
     random_state = check_random_state(random_state)
+    n_jobs = resolve_n_jobs(n_jobs)
     options = SolverOptions(
         algorithm=algorithm,
         stop=stop,
