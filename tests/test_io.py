@@ -223,6 +223,10 @@ def test_table_non_numeric_and_duplicates(tmp_path):
     path.write_text("Name,A,B,C\ng1,1,2,3\ng1,4,5,6\n")
     with pytest.raises(ValueError, match=r"1 duplicate gene name \(g1\)"):
         io.read(path)
+    path.write_text("Name,A,B,A\ng1,1,2,3\ng2,4,5,6\n")  # pandas alone would rename the second A
+    with pytest.raises(ValueError, match=r"1 duplicate sample name \(A\)"):
+        io.read(path)
+    assert list(io.read(path, make_unique=True).obs_names) == ["A", "B", "A-1"]
 
 
 def test_table_headerless_with_names_file(tmp_path):
