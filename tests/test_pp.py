@@ -335,8 +335,9 @@ def test_normalize_empty_after_filtering():
     with pytest.raises(ValueError, match="only 0 samples would remain after removing all-zero/constant"):
         pp.normalize(adata)
     adata.X[:, 0] = np.arange(8)  # samples now differ, every gene but G0 is constant, G0 is kept
-    pp.normalize(adata)
-    assert list(adata.var_names) == ["G0"]
+    with pytest.warns(UserWarning, match=r"removed 1 sample \(S0\) whose values are all zero in the 1 gene chosen"):
+        pp.normalize(adata)
+    assert list(adata.var_names) == ["G0"] and adata.n_obs == 6  # S5 was constant (all 5), S0 zero in G0
     adata = _bulk()
     adata.X[:, :] = np.arange(30)  # every gene constant
     with pytest.raises(ValueError, match="every gene is all zero or constant"):
@@ -382,6 +383,15 @@ def test_normalize_warns_on_logged_input():
     pp.normalize(counts, preset="counts", n_top_genes=10)
     with pytest.warns(UserWarning, match="records a log1p step"):
         pp.normalize(counts, preset="counts", n_top_genes=10, copy=True)
+
+
+def test_normalize_warns_when_bulk_samples_drop_out():
+    adata = _bulk(n_obs=6, n_vars=10)
+    adata.X[:, :2] *= 50  # the two genes of highest CV below
+    adata.X[:, :2] = np.where(np.arange(6)[:, None] < 4, adata.X[:, :2], 0)
+    with pytest.warns(UserWarning, match=r"removed 2 samples \(S4, S5\) whose values are all zero in the 2 genes chosen"):
+        result = pp.normalize(adata, n_top_genes=2, copy=True)
+    assert result.n_obs == 4
 
 
 def test_normalize_option_of_another_preset():
