@@ -154,9 +154,8 @@ def format_metadata(series: pd.Series, what: str) -> list[str]:
         if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
             out.append("na")
             continue
-        text = repr(value) if isinstance(value, float) else str(value)
-        if isinstance(value, (np.floating,)):
-            text = repr(float(value))
+        # repr of a Python float is its shortest exact text (numpy 2 scalars repr as np.float64(...)).
+        text = repr(float(value)) if isinstance(value, (float, np.floating)) else str(value)
         if "\t" in text or "\n" in text or "\r" in text:
             raise ValueError(f"{what} holds a tab or line break in {text!r}; GCT cannot store it")
         out.append(text)
