@@ -453,7 +453,6 @@ def test_counts_preset_on_paul15():
     pp.validate(result)
 
 
-@pytest.mark.slow
 def test_singlecell_preset_on_pbmc3k_stays_sparse():
     path = require_shared_data("pbmc3k", "pbmc3k_raw_counts.h5ad")
     adata = ad.read_h5ad(path)
