@@ -67,10 +67,11 @@ def nmf(
         ``"brunet"`` (Kullback-Leibler multiplicative updates, the bulk default), ``"lee"``
         (Frobenius multiplicative updates) or ``"hals"`` (Frobenius HALS, fast on large data).
     rank_rule
-        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`: ``"largest_drop"``
-        (default: the rank before the largest fall of the cophenetic correlation),
+        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`:
+        ``"max_dispersion"`` (default: highest dispersion of the consensus, Kim & Park 2007; it
+        recovered planted ranks best on simulated data, see ``benchmarks/rank_rules.py``),
         ``"cophenetic_drop"`` (Brunet's: the first rank after which cophenetic falls),
-        ``"max_cophenetic"``, ``"min_pac"``, ``"max_dispersion"``, ``"max_silhouette"``. Every
+        ``"max_cophenetic"``, ``"min_pac"``, ``"max_silhouette"``, ``"largest_drop"``. Every
         rule's choice is recorded in ``uns[key_added]['rank_rules']``.
     random_state
         Seed (non-negative int). Run r of rank k is seeded by (random_state, k, r) alone.
