@@ -347,3 +347,45 @@ def test_large_deep_consensus(tmp_path):
     fig = bionmf.pl.clusters(adata, basis="pca")
     bands = by_label(fig, "proportions").collections
     assert len(bands) == k and [b.get_label() for b in bands] == ["metagene 0", "metagene 1"]
+
+
+def _survey_with_basis(W, rng):
+    """A stored survey (rank = W's columns) whose best basis is ``W``, on random data."""
+    g, k = W.shape
+    n = 30
+    X = rng.uniform(size=(n, g)).astype(np.float32)
+    H = rng.uniform(size=(k, n))
+    labels = np.tile(H.argmax(axis=0), (5, 1)).astype(np.int16)
+    rr = RankRuns(rank=k, runs=np.arange(5), labels=labels, objective=np.ones(5), n_iter=np.ones(5),
+                  best_W=W, best_H=H, best_run=0)
+    adata = ad.AnnData(X)
+    bionmf.tl.store_survey(adata, {k: rr}, {k: summarize_rank(X, rr)}, genes=np.ones(g, bool),
+                           params={"rank_rule": "largest_drop"})
+    return adata
+
+
+def test_signature_plots_when_kim_selects_nothing():
+    """Half the genes exclusive to one metagene, half shared equally: median + 3 MAD of the Kim
+    scores exceeds 1, nothing passes; plots fall back to top loadings, stored empty tables fail."""
+    rng = np.random.default_rng(0)
+    W = np.ones((40, 2))
+    W[:10, 1] = 0.0
+    W[10:20, 0] = 0.0
+    adata = _survey_with_basis(W, rng)
+    bionmf.tl.signatures(adata)
+    assert adata.uns["nmf_signatures"]["params"]["threshold"] > 1
+    assert adata.uns["nmf_signatures"]["table"].empty and adata.uns["nmf_signatures"]["gene_sets"] == {}
+    with pytest.raises(ValueError, match="holds no signature gene.*'contribution' or 'loading'"):
+        bionmf.pl.signatures(adata)
+    del adata.uns["nmf_signatures"]
+    fig = bionmf.pl.signatures(adata, n_genes=5)
+    assert "by loading" in fig.axes[0].get_title(loc="left")
+    assert by_label(fig, "heatmap").images[0].get_array().shape == (10, adata.n_obs)
+
+
+def test_numeric_annotation_track(golub):
+    adata = golub.copy()
+    adata.obs["depth"] = np.linspace(0.0, 1.0, adata.n_obs)
+    fig = bionmf.pl.consensus(adata, annotate=["depth", "class3"])
+    assert "colorbar:depth" in labels(fig, "colorbar") and "track:depth" in labels(fig, "track")
+    assert labels(fig, "legend") == ["legend:consensus cluster,class3"]
