@@ -213,7 +213,8 @@ def test_gmt_and_tsv_output(golub, tmp_path):
     adata = golub.copy()
     bionmf.tl.signatures(adata, rank=2)
     out = adata.uns["nmf_signatures"]
-    descriptions = {name: f"bionmf kim signature, rank 2, {name.rsplit('_', 1)[1]}" for name in out["gene_sets"]}
+    descriptions = out["descriptions"]
+    assert descriptions["nmf_k2_metagene1"] == "bionmf kim signature of metagene 1 at rank 2 (consensus cluster 1)"
     bionmf.io.write_gmt(out["gene_sets"], tmp_path / "sig.gmt", descriptions=descriptions)
     parsed = _strict_gmt(tmp_path / "sig.gmt")
     assert set(parsed) == {"nmf_k2_metagene0", "nmf_k2_metagene1"}
