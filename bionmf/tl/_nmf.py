@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import time
 from collections.abc import Iterable, Mapping
 
 import anndata as ad
@@ -10,12 +11,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._logging import logger, progress
-from .._threads import solver_threads
+from .._logging import logger
+from .._threads import resolve_n_jobs, solver_threads
 from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
 from ..core.component_survey import COMPONENT_METRIC_COLUMNS, summarize_components
 from ..core.components import DENSITY_THRESHOLD
 from ..core.consensus import CONSENSUS_SUBSAMPLE, EXACT_CONSENSUS_MAX
+from ..core.permutation import permutation_seed, permute_within_genes
 from ..core.rank_selection import DEFAULT_COMPONENT_RULE, DEFAULT_RULE, RULES, apply_all, choose_rank
 from ..core.seeding import check_random_state
 from ..core.solvers import SolverOptions, prepare_matrix
@@ -46,6 +48,7 @@ def nmf(
     dtype: str = "float32",
     batch_size: int | None = None,
     n_jobs: int | None = None,
+    n_permutations: int = 0,
     verbose: bool = True,
     copy: bool = False,
 ) -> ad.AnnData | None:
@@ -82,12 +85,13 @@ def nmf(
         above. Both use the same runs.
     rank_rule
         Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`. Sample consensus:
-        ``"largest_drop"`` (default: the rank before the largest fall of the cophenetic
-        correlation), ``"cophenetic_drop"`` (Brunet's: the first rank after which cophenetic
-        falls), ``"max_cophenetic"``, ``"min_pac"``, ``"max_dispersion"``, ``"max_silhouette"``.
-        Component consensus: ``"stability_error"`` (default: the lowest error among the ranks
-        within 0.05 of the highest stability) or ``"max_stability"``. Every applicable rule's
-        choice is recorded in ``uns[key_added]['rank_rules']``.
+        ``"max_dispersion"`` (default: highest dispersion of the consensus, Kim & Park 2007; it
+        recovered planted ranks best on simulated data, see ``benchmarks/rank_rules.py``),
+        ``"cophenetic_drop"`` (Brunet's: the first rank after which cophenetic falls),
+        ``"max_cophenetic"``, ``"min_pac"``, ``"max_silhouette"``, ``"largest_drop"``. Component
+        consensus: ``"stability_error"`` (default: the lowest error among the ranks within 0.05
+        of the highest stability) or ``"max_stability"``. Every applicable rule's choice is
+        recorded in ``uns[key_added]['rank_rules']``.
     random_state
         Seed (non-negative int). Run r of rank k is seeded by (random_state, k, r) alone.
     layer
@@ -111,6 +115,12 @@ def nmf(
         Runs advanced together (default: all runs of a rank). Results do not depend on it.
     n_jobs
         Threads (default: all cores).
+    n_permutations
+        Also run the same survey (ranks, runs, options) on this many copies of the data with
+        each gene's values permuted across samples, the null model of Frigyesi & Hoglund (2008):
+        ranks whose metrics stand clear of the null's are supported by the data. The shuffle of
+        permutation p is seeded by (random_state, p) alone, its runs as the real survey's. Costs
+        (1 + n_permutations) times the survey.
     verbose
         Log one line per rank at INFO level.
     copy
@@ -133,8 +143,11 @@ def nmf(
         evar, sparseness_basis, sparseness_coef, objective (best run), objective_mean, n_iter
         (mean), n_runs), ``consensus`` (str(rank) -> samples x samples consensus matrix),
         ``clusters`` (str(rank) -> consensus cluster per sample), ``basis`` (str(rank) -> genes x
-        k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k). Above
-        5000 samples, ``consensus`` covers the subsample whose sorted sample indices are in
+        k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k). With
+        ``n_permutations`` > 0 also ``null_metrics`` (DataFrame indexed by rank, the columns of
+        ``metrics`` averaged over permutations) and ``null_metrics_permutations`` (long
+        DataFrame: ``permutation``, ``rank`` and every metric, one row per permutation and rank).
+        Above 5000 samples, ``consensus`` covers the subsample whose sorted sample indices are in
         ``consensus_subsample`` (its size is ``params['consensus_subsample']``).
 
     With ``consensus="components"`` instead:
@@ -156,6 +169,7 @@ def nmf(
         -1 for outliers).
     """
     random_state = check_random_state(random_state)
+    n_jobs = resolve_n_jobs(n_jobs)
     options = SolverOptions(
         algorithm=algorithm,
         stop=stop,
@@ -165,14 +179,20 @@ def nmf(
         tol=tol,
         dtype=dtype,
     )
+    if rank_rule is not None and rank_rule not in RULES:
+        raise ValueError(f"rank_rule must be one of {sorted(RULES)}, got {rank_rule!r}")
     if isinstance(n_runs, bool) or not isinstance(n_runs, numbers.Integral) or n_runs < 1:
         raise ValueError(f"n_runs must be a positive int, got {n_runs!r}")
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, numbers.Integral) or n_permutations < 0:
+        raise ValueError(f"n_permutations must be a non-negative int, got {n_permutations!r}")
     X, genes, gene_key = fit_matrix(adata, layer=layer, use_genes=use_genes)
     ranks = check_ranks(ranks, X.shape)
     mode = resolve_consensus(consensus, X.shape[0])
     rank_rule = check_rank_rule(rank_rule, mode)
     if mode == "components" and n_runs < 2:
         raise ValueError(f"consensus='components' needs n_runs >= 2, got {n_runs}")
+    if mode == "components" and n_permutations:
+        raise ValueError("n_permutations (the null model of the sample-consensus figures) needs consensus='samples'")
     X = prepare_matrix(X, options.np_dtype)
 
     params = {
@@ -184,20 +204,23 @@ def nmf(
         "layer": "X" if layer is None else layer,
         "use_genes": gene_key,
         "n_genes_used": int(genes.sum()),
+        "n_permutations": int(n_permutations),
         **{k: v for k, v in options.to_dict().items() if v is not None},
     }
     if mode == "components":
         params["density_threshold"] = float(density_threshold)
     elif X.shape[0] > EXACT_CONSENSUS_MAX:
         params["consensus_subsample"] = CONSENSUS_SUBSAMPLE
-    logger.info(
-        "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s",
-        X.shape[0], X.shape[1], params["ranks"], n_runs, algorithm,
-    )
+    if verbose:
+        logger.info(
+            "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s, %s consensus",
+            X.shape[0], X.shape[1], params["ranks"], n_runs, algorithm, mode,
+        )
     runs: dict[int, RankRuns] = {}
     summaries: dict = {}
+    start = time.perf_counter()
     with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
-        for k in progress(ranks, desc="rank", verbose=verbose):
+        for i, k in enumerate(ranks, start=1):
             runs[k] = run_rank(
                 X, k, range(n_runs), random_state=random_state, options=options, batch_size=batch_size,
                 keep_spectra=mode == "components",
@@ -207,18 +230,33 @@ def nmf(
                     X, runs[k], density_threshold=density_threshold, random_state=random_state
                 )
                 runs[k].spectra = None  # summarized; free them
-                if verbose:
-                    logger.info("rank %d: stability %.4f", k, summaries[k].metrics["stability"])
+                figure = f"stability {summaries[k].metrics['stability']:.4f}"
             else:
                 summaries[k] = summarize_rank(X, runs[k], random_state=random_state)
-                if verbose:
-                    logger.info("rank %d: cophenetic %.4f", k, summaries[k].metrics["cophenetic"])
+                figure = f"cophenetic {summaries[k].metrics['cophenetic']:.4f}"
+            if verbose:
+                logger.info(
+                    "rank %d (%d/%d): %s, %.0f iterations per run, %.1f s elapsed",
+                    k, i, len(ranks), figure, summaries[k].metrics["n_iter"], time.perf_counter() - start,
+                )
+        null_rows = []
+        for p in range(n_permutations):
+            X_null = prepare_matrix(permute_within_genes(X, permutation_seed(random_state, p)), options.np_dtype)
+            for k in ranks:
+                rr = run_rank(X_null, k, range(n_runs), random_state=random_state, options=options,
+                              batch_size=batch_size)
+                null_rows.append({"permutation": p, "rank": k, **summarize_rank(X_null, rr, random_state=random_state).metrics})
+            if verbose:
+                logger.info("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations,
+                            time.perf_counter() - start)
 
     adata = adata.copy() if copy else adata
     if mode == "components":
         store_components(adata, summaries, genes=genes, params=params, key_added=key_added, layer=layer)
     else:
-        store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added)
+        null_metrics = pd.DataFrame(null_rows) if n_permutations else None
+        store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added,
+                     null_metrics=null_metrics)
     return adata if copy else None
 
 
@@ -324,13 +362,18 @@ def store_survey(
     genes: np.ndarray,
     params: dict,
     key_added: str = "nmf",
+    null_metrics: pd.DataFrame | None = None,
 ) -> int:
     """Write a finished survey into ``adata`` exactly as :func:`nmf` does; return the chosen rank.
 
     ``runs`` and ``summaries`` map each rank to its merged runs and summary; ``params`` must hold
-    at least ``rank_rule``. Used by :func:`nmf` and by the workflow, which computes the ranks in
-    separate jobs.
+    at least ``rank_rule``. ``null_metrics``, the metrics of the surveys of permuted data (one
+    row per permutation and rank: columns ``permutation``, ``rank`` and those of
+    :data:`bionmf.core.METRIC_COLUMNS`), is stored as ``null_metrics_permutations`` and,
+    averaged per rank, as ``null_metrics``. Used by :func:`nmf` and by the workflow, which
+    computes the ranks in separate jobs.
     """
+    null = {} if null_metrics is None else null_tables(null_metrics)  # checked before anything is written
     table = metrics_table(summaries)
     chosen = choose_rank(table, params["rank_rule"])
     n_vars = adata.n_vars
@@ -357,7 +400,20 @@ def store_survey(
         "basis": basis,
         "coefficients": coefficients,
     }
+    adata.uns[key_added].update(null)
     subsamples = [s.subsample for s in summaries.values() if s.subsample is not None]
     if subsamples:
         adata.uns[key_added]["consensus_subsample"] = np.asarray(subsamples[0], dtype=np.int64)
     return chosen
+
+
+def null_tables(null_metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``null_metrics`` (mean per rank) and ``null_metrics_permutations`` (long) from the long table."""
+    needed = ["permutation", "rank", *METRIC_COLUMNS]
+    missing = [c for c in needed if c not in null_metrics.columns]
+    if missing:
+        raise ValueError(f"null_metrics lacks the columns {missing}")
+    long = null_metrics[needed].sort_values(["permutation", "rank"]).reset_index(drop=True)
+    long = long.astype({"permutation": int, "rank": int, "n_runs": int})
+    mean = long.drop(columns="permutation").groupby("rank").mean()
+    return {"null_metrics": mean.astype({"n_runs": int}), "null_metrics_permutations": long}
