@@ -6,12 +6,13 @@
 Counts: ``bionmf.datasets.simulate_singlecell`` with 100,000 cells x 2000 genes and 10 planted
 programs (8 identity, 2 activity). Each tool runs in a child process of its own, end to end from
 the counts file on disk (read, scale every gene to unit variance, k = 10 with 20 runs, consensus,
-refit usages), and reports its wall time and peak resident memory (``ru_maxrss`` of the child and
-of its own children). bionmf's numba kernels are compiled (cached) by a small warm-up run first.
+refit usages), and reports its wall time, CPU time (user + system) and peak resident memory
+(``ru_maxrss`` of the child and of its own children). bionmf's numba kernels are compiled (cached) by a small warm-up run first.
 cNMF (PyPI ``cnmf``, optional, not a bionmf dependency) runs prepare, factorize with 2 workers,
 combine, k-selection statistics and consensus; it is stopped after ``--cnmf-timeout`` seconds.
 Recovery of the planted programs is the correlation of each planted program (scaled like the fitted
-matrix) with its best-matching consensus program.
+matrix) with its best-matching consensus program, and of each planted usage with the best-matching
+recovered usage.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -51,11 +53,12 @@ def child_bionmf(path: Path, k: int, runs: int, seed: int, out: Path) -> None:
     counts = adata.X
     sd = np.asarray(counts.sum(axis=0)).ravel() / np.maximum(np.asarray(X.sum(axis=0)).ravel(), 1e-300)
     corr = match(planted[:, keep] / sd, adata.varm["nmf"].T)
+    usage = match(np.asarray(truth.obsm["usage_true"]).T, adata.obsm["X_nmf"].T)
     m = adata.uns["nmf"]["metrics"]
     out.write_text(json.dumps({
         "tool": "bionmf", "time_s": res["times"]["total"], "read_s": res["times"]["read"], "peak_mb": peak,
         "stability": float(m["stability"].iloc[0]), "error": float(m["error"].iloc[0]),
-        "n_iter_mean": float(m["n_iter"].iloc[0]), "planted_corr": corr,
+        "n_iter_mean": float(m["n_iter"].iloc[0]), "planted_corr": corr, "usage_corr": usage,
     }))
 
 
@@ -81,17 +84,23 @@ def match(planted: np.ndarray, found: np.ndarray) -> list[float]:
     return [round(float(v), 4) for v in np.nan_to_num(c).max(axis=1)]
 
 
-def run_child(args: list[str], timeout: float | None) -> tuple[float, str]:
-    """Run this script as a child process; its wall time and, if it failed, why."""
+def run_child(args: list[str], timeout: float | None) -> tuple[float, float, str]:
+    """Run this script as a child process; its wall and CPU time and, if it failed, why.
+
+    CPU time is user + system of the child and of the workers it waited for.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     try:
         proc = subprocess.run([sys.executable, __file__, *args], env=env, timeout=timeout,
                               capture_output=True, text=True)
     except subprocess.TimeoutExpired:
-        return time.perf_counter() - start, f"stopped after {timeout:.0f} s"
+        return time.perf_counter() - start, float("nan"), f"stopped after {timeout:.0f} s"
     wall = time.perf_counter() - start
-    return wall, (proc.stderr[-2000:] if proc.returncode != 0 else "")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, (proc.stderr[-2000:] if proc.returncode != 0 else "")
 
 
 def main() -> None:
@@ -104,6 +113,7 @@ def main() -> None:
     p.add_argument("--cnmf", action="store_true", help="also run cNMF (may take hours at 100k cells)")
     p.add_argument("--cnmf-timeout", type=float, default=3600.0)
     p.add_argument("--workdir", type=Path, default=None)
+    p.add_argument("--reuse-data", action="store_true", help="keep an existing counts.h5ad in --workdir")
     p.add_argument("--child", choices=["bionmf", "cnmf", "warmup"], help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -120,9 +130,10 @@ def main() -> None:
     work = Path(tmp.name) if tmp else args.workdir
     work.mkdir(parents=True, exist_ok=True)
     data = work / "counts.h5ad"
-    t = time.perf_counter()
-    simulate(data, args.cells, args.genes, args.seed)
-    print(f"simulated {args.cells} cells x {args.genes} genes in {time.perf_counter() - t:.1f} s", flush=True)
+    if not (args.reuse_data and data.exists()):
+        t = time.perf_counter()
+        simulate(data, args.cells, args.genes, args.seed)
+        print(f"simulated {args.cells} cells x {args.genes} genes in {time.perf_counter() - t:.1f} s", flush=True)
 
     small = work / "small.h5ad"
     simulate(small, 500, 200, 1)
@@ -133,12 +144,12 @@ def main() -> None:
         if tool == "cnmf" and not args.cnmf:
             continue
         out = work / f"{tool}.json"
-        wall, err = run_child(["--child", tool, "--data", str(data), "--out", str(out), "--k", str(args.k),
+        wall, cpu, err = run_child(["--child", tool, "--data", str(data), "--out", str(out), "--k", str(args.k),
                                   "--runs", str(args.runs), "--seed", str(args.seed)], timeout)
         if out.exists():
-            results[tool] = json.loads(out.read_text()) | {"wall_s": wall}
+            results[tool] = json.loads(out.read_text()) | {"wall_s": wall, "cpu_s": cpu}
         else:
-            results[tool] = {"tool": tool, "wall_s": wall, "failed": err}
+            results[tool] = {"tool": tool, "wall_s": wall, "cpu_s": cpu, "failed": err}
         print(json.dumps(results[tool]), flush=True)
     if "cnmf" in results and "time_s" in results["cnmf"] and "time_s" in results["bionmf"]:
         print(f"cNMF / bionmf time: {results['cnmf']['wall_s'] / results['bionmf']['wall_s']:.1f}x")
