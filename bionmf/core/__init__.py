@@ -1,6 +1,13 @@
 """Array-level algorithms: solvers, seeding, consensus, metrics, rank selection. No AnnData here."""
 
-from . import consensus, features, metrics, permutation, rank_selection, seeding, solvers
+from . import components, consensus, features, metrics, permutation, rank_selection, seeding, solvers
+from .component_survey import (
+    COMPONENT_METRIC_COLUMNS,
+    ComponentSummary,
+    load_component_summary,
+    save_component_summary,
+    summarize_components,
+)
 from .survey import (
     METRIC_COLUMNS,
     RankRuns,
@@ -12,10 +19,16 @@ from .survey import (
 )
 
 __all__ = [
+    "COMPONENT_METRIC_COLUMNS",
+    "ComponentSummary",
     "METRIC_COLUMNS",
     "RankRuns",
     "RankSummary",
+    "components",
     "consensus",
+    "load_component_summary",
+    "save_component_summary",
+    "summarize_components",
     "features",
     "load_summary",
     "save_summary",
