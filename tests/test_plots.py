@@ -386,9 +386,10 @@ def test_signature_plots_when_kim_selects_nothing():
 def test_numeric_annotation_track(golub):
     adata = golub.copy()
     adata.obs["depth"] = np.linspace(0.0, 1.0, adata.n_obs)
-    fig = bionmf.pl.consensus(adata, annotate=["depth", "class3"])
+    adata.obs["is_aml"] = (adata.obs["ALL_AML"] == "AML").to_numpy()
+    fig = bionmf.pl.consensus(adata, annotate=["depth", "class3", "is_aml"])
     assert "colorbar:depth" in labels(fig, "colorbar") and "track:depth" in labels(fig, "track")
-    assert labels(fig, "legend") == ["legend:consensus cluster,class3"]
+    assert labels(fig, "legend") == ["legend:consensus cluster,class3,is_aml"]  # booleans are categories
 
 
 def test_plots_after_h5ad_round_trip(golub, tmp_path):

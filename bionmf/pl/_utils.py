@@ -129,8 +129,10 @@ class Track:
     def __init__(self, name: str, values, *, palette=None, cmap: str = "viridis", vmin=None, vmax=None):
         self.name = name
         values = pd.Series(values).reset_index(drop=True)
-        self.categorical = not pd.api.types.is_numeric_dtype(values) or isinstance(
-            values.dtype, pd.CategoricalDtype
+        self.categorical = (
+            not pd.api.types.is_numeric_dtype(values)
+            or pd.api.types.is_bool_dtype(values)
+            or isinstance(values.dtype, pd.CategoricalDtype)
         )
         if self.categorical:
             cat = values.astype("category")
