@@ -102,7 +102,8 @@ def scale_genes(X) -> sp.csr_matrix:
     return sp.csr_matrix(X @ sp.diags(1.0 / sd))
 
 
-def run_bionmf(counts_path: Path, genes, ranks, n_runs: int, *, seed: int, n_jobs: int | None = None) -> dict:
+def run_bionmf(counts_path: Path, genes, ranks, n_runs: int, *, seed: int, n_jobs: int | None = None,
+               dtype: str = "float32") -> dict:
     """bionmf end to end from the counts file: read, scale the genes (as cNMF does), survey.
 
     All genes are scaled and kept; the survey fits ``genes`` and refits the loadings of the others.
@@ -121,7 +122,7 @@ def run_bionmf(counts_path: Path, genes, ranks, n_runs: int, *, seed: int, n_job
     use = use[keep]
     adata.layers["scaled"] = scale_genes(adata.X)
     bionmf.tl.nmf(adata, ranks=list(ranks), n_runs=n_runs, algorithm="hals", consensus="components",
-                  layer="scaled", use_genes=use, random_state=seed, n_jobs=n_jobs, verbose=False)
+                  layer="scaled", use_genes=use, random_state=seed, n_jobs=n_jobs, dtype=dtype, verbose=False)
     total = time.perf_counter() - start
     return {"times": {"read": t_read, "total": total}, "adata": adata}
 

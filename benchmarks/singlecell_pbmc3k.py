@@ -44,10 +44,11 @@ K_SHOW = 9
 MARKERS = {"B": ("MS4A1", "CD79A"), "NK": ("GNLY", "NKG7"), "monocyte": ("LYZ", "CD14")}
 
 
-def child(tool: str, counts: Path, genes_file: Path, runs: int, seed: int, out: Path, ranks) -> None:
+def child(tool: str, counts: Path, genes_file: Path, runs: int, seed: int, out: Path, ranks,
+          dtype: str = "float32") -> None:
     genes = genes_file.read_text().split("\n")
     if tool == "bionmf":
-        res = run_bionmf(counts, genes, ranks, runs, seed=seed)
+        res = run_bionmf(counts, genes, ranks, runs, seed=seed, dtype=dtype)
         adata = res["adata"]
         info = adata.uns["nmf"]
         k = K_SHOW if K_SHOW in ranks else ranks[0]
@@ -117,6 +118,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="bionmf's arithmetic")
     p.add_argument("--no-cnmf", action="store_true")
     p.add_argument("--child", choices=["bionmf", "cnmf"], help=argparse.SUPPRESS)
     p.add_argument("--counts", type=Path, help=argparse.SUPPRESS)
@@ -125,7 +127,7 @@ def main() -> None:
     p.add_argument("--ranks", type=int, nargs="+", default=list(RANKS))
     args = p.parse_args()
     if args.child:
-        return child(args.child, args.counts, args.genes, args.runs, args.seed, args.out, args.ranks)
+        return child(args.child, args.counts, args.genes, args.runs, args.seed, args.out, args.ranks, args.dtype)
 
     import anndata as ad
     from sklearn.metrics import adjusted_rand_score
@@ -143,7 +145,7 @@ def main() -> None:
         print(f"gene selection (shared, not in either tool's time): {t_genes:.1f} s", flush=True)
 
         common = ["--counts", str(counts), "--genes", str(genes_file), "--runs", str(args.runs),
-                  "--seed", str(args.seed)]
+                  "--seed", str(args.seed), "--dtype", args.dtype]
         run_child(["--child", "bionmf", *common, "--out", str(work / "warm.pkl"), "--runs", "2", "--ranks", "3"])
         order = ["bionmf"] if args.no_cnmf else ["bionmf", "cnmf", "bionmf"]
         measured: dict[str, list] = {"bionmf": [], "cnmf": []}
