@@ -1,0 +1,44 @@
+# bionmf: consensus NMF rank survey, from expression files to chosen rank, signatures, plots and
+# report. Run `snakemake --cores 8` (bundled Golub data) or `snakemake --cores 8 --configfile
+# my.yaml`; the README's "The workflow" describes the config keys and the outputs.
+
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+# The rules run the bionmf of this checkout, also inside conda environments (--sdm conda).
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+)
+
+# A --configfile replaces the bundled defaults instead of being merged into them, so that a
+# user's `datasets` does not also run Golub; keys it leaves out take the schema's defaults.
+if not workflow.overwrite_configfiles:
+
+    configfile: Path(workflow.basedir) / "config" / "config.yaml"
+
+
+validate(config, "config/schema/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/prepare.smk"
+include: "rules/factorize.smk"
+include: "rules/consensus.smk"
+include: "rules/select.smk"
+include: "rules/signatures.smk"
+include: "rules/plots.smk"
+
+
+report: "report/workflow.rst"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,378 @@
+"""The library side of the Snakemake workflow: one function per rule, config checks, job sizes.
+
+The rule scripts in ``rules/scripts`` read their inputs, call one function of this module and
+write the outputs, so the workflow computes exactly what :func:`bionmf.tl.nmf` computes: a
+(rank, chunk of runs) job runs :func:`bionmf.core.run_rank` on the matrix that ``tl.nmf`` would
+fit, seeds come from (random_state, rank, run) alone, and the final AnnData is written by the
+same :func:`bionmf.tl.store_survey`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from . import io, pp
+from ._threads import solver_threads
+from .core import RankRuns, RankSummary, load_summary, run_rank, summarize_rank
+from .core.rank_selection import RULES, apply_all, choose_rank
+from .core.solvers import SolverOptions, prepare_matrix
+from .tl._nmf import check_ranks, fit_matrix, metrics_table, store_survey
+
+logger = logging.getLogger("bionmf")
+
+#: ``path: bundled:<name>`` in a data set entry reads a data set shipped with the package.
+BUNDLED_PREFIX = "bundled:"
+BUNDLED_SHAPES = {"golub": (38, 5000)}
+
+#: Keys of a data set entry whose values name files that must exist before anything runs.
+_READ_FILE_KEYS = ("genes",)
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+
+def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
+    """Checks the JSON schema cannot express; a ValueError naming the key, before any job runs.
+
+    The schema (``config/schema/config.schema.yaml``) has already rejected unknown keys and wrong
+    types. Here: every input file exists, the solver options go together, and the rank grid has
+    no rank below 2 (repeated for configs that skipped the schema).
+    """
+    workdir = Path(workdir)
+    ranks = config.get("ranks", [])
+    low = [k for k in ranks if k < 2]
+    if low:
+        raise ValueError(f"config 'ranks': {low} below 2; consensus clustering needs ranks >= 2")
+    if config["runs_per_job"] > config["n_runs"]:
+        logger.debug("runs_per_job %d > n_runs %d: one job per rank", config["runs_per_job"], config["n_runs"])
+    try:
+        solver_options(config)
+    except ValueError as error:
+        raise ValueError(f"config 'solver': {error}") from None
+    if config["rank_rule"] not in RULES:
+        raise ValueError(f"config 'rank_rule': must be one of {sorted(RULES)}, got {config['rank_rule']!r}")
+    for name, spec in config["datasets"].items():
+        for key, path in dataset_files(spec).items():
+            if not (workdir / path).exists():
+                raise ValueError(f"config 'datasets' -> {name!r} -> {key!r}: input file {path} does not exist "
+                                 f"(relative paths are read from {workdir.resolve()})")
+        if is_bundled(spec["path"]) and bundled_name(spec["path"]) not in BUNDLED_SHAPES:
+            raise ValueError(f"config 'datasets' -> {name!r} -> 'path': unknown bundled data set "
+                             f"{spec['path']!r}; bundled: {', '.join(BUNDLED_PREFIX + b for b in BUNDLED_SHAPES)}")
+
+
+def is_bundled(path: str) -> bool:
+    return str(path).startswith(BUNDLED_PREFIX)
+
+
+def bundled_name(path: str) -> str:
+    return str(path)[len(BUNDLED_PREFIX):]
+
+
+def dataset_files(spec: Mapping) -> dict[str, str]:
+    """The files a data set entry reads, by key (``path``, ``annotation``, ``read.genes``)."""
+    files = {}
+    if not is_bundled(spec["path"]):
+        files["path"] = spec["path"]
+    if spec.get("annotation"):
+        files["annotation"] = spec["annotation"]
+    for key in _READ_FILE_KEYS:
+        value = (spec.get("read") or {}).get(key)
+        if isinstance(value, str):
+            files[f"read.{key}"] = value
+    return files
+
+
+def solver_options(config: Mapping) -> SolverOptions:
+    """The :class:`SolverOptions` of the config's ``algorithm`` and ``solver`` keys."""
+    return SolverOptions(algorithm=config["algorithm"], **dict(config.get("solver") or {}))
+
+
+def run_chunks(n_runs: int, runs_per_job: int) -> list[tuple[int, int]]:
+    """Half-open run ranges [start, stop) of the factorization jobs of one rank.
+
+    Named by their runs rather than a chunk number, so raising ``n_runs`` keeps every earlier
+    full chunk (and its output file) as it was.
+    """
+    if n_runs < 1 or runs_per_job < 1:
+        raise ValueError(f"n_runs and runs_per_job must be positive, got {n_runs} and {runs_per_job}")
+    return [(start, min(start + runs_per_job, n_runs)) for start in range(0, n_runs, runs_per_job)]
+
+
+def survey_params(config: Mapping, *, genes: np.ndarray, gene_key: str) -> dict:
+    """The ``params`` that :func:`bionmf.tl.nmf` records for the same survey."""
+    options = solver_options(config)
+    return {
+        "ranks": sorted({int(k) for k in config["ranks"]}),
+        "n_runs": int(config["n_runs"]),
+        "random_state": int(config["random_state"]),
+        "rank_rule": config["rank_rule"],
+        "layer": "X",
+        "use_genes": gene_key,
+        "n_genes_used": int(np.sum(genes)),
+        **{k: v for k, v in options.to_dict().items() if v is not None},
+    }
+
+
+# -- rule bodies ----------------------------------------------------------------------------------
+
+
+def prepare_dataset(spec: Mapping) -> ad.AnnData:
+    """Read a data set entry and normalize it with its ``preset`` (and ``normalize`` options).
+
+    ``path: bundled:golub`` reads :func:`bionmf.datasets.golub`; any other path goes to
+    :func:`bionmf.io.read` with ``format``, ``annotation`` and the ``read`` options.
+    """
+    path = spec["path"]
+    if is_bundled(path):
+        from . import datasets
+
+        adata = getattr(datasets, bundled_name(path))()
+        if spec.get("annotation"):
+            io.annotate(adata, spec["annotation"])
+    else:
+        adata = io.read(path, format=spec.get("format"), annotation=spec.get("annotation"),
+                        **dict(spec.get("read") or {}))
+    pp.normalize(adata, preset=spec.get("preset", "bulk"), **dict(spec.get("normalize") or {}))
+    return adata
+
+
+def _fit_input(prepared: ad.AnnData, options: SolverOptions):
+    X, genes, gene_key = fit_matrix(prepared, layer=None, use_genes=None)
+    return prepare_matrix(X, options.np_dtype), genes, gene_key
+
+
+def factorize_chunk(
+    prepared: ad.AnnData, *, rank: int, runs: Iterable[int], config: Mapping, n_jobs: int | None = None
+) -> RankRuns:
+    """Runs ``runs`` of rank ``rank`` on the prepared data set, seeded as in :func:`bionmf.tl.nmf`."""
+    options = solver_options(config)
+    X, _, _ = _fit_input(prepared, options)
+    check_ranks([rank], X.shape)
+    with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
+        return run_rank(X, rank, runs, random_state=config["random_state"], options=options)
+
+
+def consensus_rank(prepared: ad.AnnData, chunks: Sequence[RankRuns], *, config: Mapping) -> tuple[RankRuns, RankSummary]:
+    """Merge the chunks of one rank and summarize them (consensus, clusters, metrics)."""
+    runs = RankRuns.merge(list(chunks))
+    expected = np.arange(config["n_runs"])
+    if not np.array_equal(runs.runs, expected):
+        raise ValueError(f"rank {runs.rank}: the chunks hold runs {runs.runs.min()}..{runs.runs.max()} "
+                         f"({runs.runs.size}), expected 0..{config['n_runs'] - 1}")
+    X, _, _ = _fit_input(prepared, solver_options(config))
+    return runs, summarize_rank(X, runs)
+
+
+def consensus_frame(summary: RankSummary, samples: Sequence[str]) -> pd.DataFrame:
+    """The consensus matrix as a samples x samples table."""
+    return pd.DataFrame(summary.consensus, index=pd.Index(samples), columns=pd.Index(samples))
+
+
+def rank_table(summaries: Iterable[RankSummary], *, rank_rule: str) -> tuple[pd.DataFrame, dict]:
+    """The metrics of every rank with a ``chosen`` column, and the choice (rank, rule, every rule's rank)."""
+    by_rank = {s.rank: s for s in summaries}
+    table = metrics_table(by_rank)
+    chosen = choose_rank(table, rank_rule)
+    choice = {"rank": int(chosen), "rank_rule": rank_rule,
+              "rank_rules": {name: int(k) for name, k in apply_all(table).items()}}
+    table.insert(0, "chosen", table.index == chosen)
+    return table, choice
+
+
+def annotate_survey(
+    prepared: ad.AnnData, runs: Iterable[RankRuns], summaries: Iterable[RankSummary], *, config: Mapping
+) -> ad.AnnData:
+    """The prepared AnnData with everything :func:`bionmf.tl.nmf` writes, under ``key_added``."""
+    runs = {r.rank: r for r in runs}
+    summaries = {s.rank: s for s in summaries}
+    if sorted(runs) != sorted(summaries) or sorted(runs) != sorted(set(config["ranks"])):
+        raise ValueError(f"ranks of runs {sorted(runs)} and summaries {sorted(summaries)} do not match the config "
+                         f"ranks {sorted(set(config['ranks']))}")
+    _, genes, gene_key = fit_matrix(prepared, layer=None, use_genes=None)
+    params = survey_params(config, genes=genes, gene_key=gene_key)
+    store_survey(prepared, runs, summaries, genes=genes, params=params, key_added=config["key_added"])
+    return prepared
+
+
+def cluster_table(adata: ad.AnnData, *, key: str = "nmf") -> pd.DataFrame:
+    """Samples x (consensus cluster at each rank, at the chosen rank, and the sample annotation)."""
+    uns = adata.uns[key]
+    table = pd.DataFrame(index=pd.Index(adata.obs_names, name="sample"))
+    for rank in sorted(uns["clusters"], key=int):
+        table[f"rank_{rank}"] = np.asarray(uns["clusters"][rank], dtype=int)
+    table["chosen"] = adata.obs[f"{key}_cluster"].astype(int).to_numpy()
+    for column in adata.obs.columns:
+        if column != f"{key}_cluster" and not pd.api.types.is_float_dtype(adata.obs[column]):
+            table[column] = adata.obs[column].to_numpy()
+    return table
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Tab-separated, index included."""
+    frame.to_csv(path, sep="\t")
+
+
+def write_json(data: Mapping, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[RankRuns]:
+    return [RankRuns.load(p) for p in paths]
+
+
+def load_summaries(paths: Iterable[str | Path]) -> list[RankSummary]:
+    return [load_summary(p) for p in paths]
+
+
+# -- logging --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def job_log(path: str | Path | None) -> Iterator[logging.Logger]:
+    """Send the ``bionmf`` log, warnings and any error's traceback of a job to its log file."""
+    if path is None:
+        yield logger
+        return
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logger, logging.getLogger("py.warnings")]
+    previous = logger.level
+    for log in loggers:
+        log.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    try:
+        yield logger
+    except BaseException:
+        logger.exception("job failed")
+        raise
+    finally:
+        logging.captureWarnings(False)
+        logger.setLevel(previous)
+        for log in loggers:
+            log.removeHandler(handler)
+        handler.close()
+
+
+# -- job sizes ------------------------------------------------------------------------------------
+
+
+def data_shape(spec: Mapping, *, workdir: str | Path = ".") -> tuple[int, int]:
+    """(samples, genes) of a data set entry, read from file headers without loading the values."""
+    path = spec["path"]
+    if is_bundled(path):
+        return BUNDLED_SHAPES[bundled_name(path)]
+    path = Path(workdir) / path
+    transpose = (spec.get("read") or {}).get("transpose")
+    return _file_shape(str(path.resolve()), path.stat().st_mtime, spec.get("format"), transpose)
+
+
+@lru_cache(maxsize=64)
+def _file_shape(path: str, mtime: float, format: str | None, transpose: bool | None) -> tuple[int, int]:
+    path = Path(path)
+    try:
+        format = format or io.detect_format(path)
+        if format in ("h5ad", "10x_h5"):
+            return _hdf5_shape(path, format)
+        if format == "10x_mtx":
+            mtx = next(p for p in (path / "matrix.mtx.gz", path / "matrix.mtx") if p.exists())
+            with (gzip.open(mtx, "rt") if mtx.suffix == ".gz" else mtx.open()) as handle:
+                line = next(x for x in handle if not x.startswith("%"))
+            genes, cells = (int(v) for v in line.split()[:2])
+            return cells, genes
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as handle:
+            first, rows = "", 0
+            for rows, line in enumerate(handle, start=1):
+                first = first or line
+        sep = "," if ".csv" in path.suffixes else "\t"
+        columns = len(first.rstrip("\r\n").split(sep))
+        if format == "gct":
+            rows, columns = max(rows - 3, 1), max(columns - 2, 1)
+        shape = (columns, rows) if transpose is None or transpose else (rows, columns)
+        return int(shape[0]), int(shape[1])
+    except Exception as error:  # sizing must never stop the workflow; fall back on the file size
+        logger.debug("could not read the shape of %s (%s); estimating from its size", path, error)
+        size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
+        values = max(size // 8, 1)
+        n = int(math.sqrt(values / 100)) + 1
+        return n, max(values // n, 1)
+
+
+def _hdf5_shape(path: Path, format: str) -> tuple[int, int]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if format == "10x_h5":
+            group = f["matrix"] if "matrix" in f else f[next(iter(f))]
+            genes, cells = (int(v) for v in group["shape"][:2])
+            return cells, genes
+        X = f["X"]
+        shape = X.attrs["shape"] if isinstance(X, h5py.Group) else X.shape
+        return int(shape[0]), int(shape[1])
+
+
+def job_resources(
+    step: str, shape: tuple[int, int], *, threads: int = 1, rank: int = 2, runs: int = 1,
+    n_ranks: int = 1, max_iter: int = 2000,
+) -> dict[str, int]:
+    """``mem_mb`` and ``runtime`` (minutes) requests of one job, from the data size.
+
+    Generous estimates for cluster schedulers: Python with the scientific stack takes about
+    500 MB; the matrix is held as float64 on read and in the solver's precision; a factorization
+    run costs about ``4 * samples * genes * rank`` operations per iteration at an assumed 2e8 per
+    second and thread (several times below what the kernels reach, since a queue kill costs
+    more than an oversized request).
+    """
+    n, g = shape
+    cells = float(n) * float(g)
+    mb = 1e-6
+    if step == "prepare":
+        mem = 600 + 6 * cells * 8 * mb
+        minutes = 5 + cells * 2e-6 / 60
+    elif step == "factorize":
+        per_run = (g + n) * rank * 4 * 4
+        mem = 600 + (cells * 8 + cells * 4 * (1 + threads) + runs * per_run) * mb
+        seconds = 4.0 * cells * rank * runs * max_iter / (2e8 * max(threads, 1))
+        minutes = 5 + seconds / 60
+    elif step == "consensus":
+        mem = 600 + (cells * 12 + 6 * n * n * 8 + runs * n * 2) * mb
+        minutes = 5 + (cells * rank + n * n * math.log2(n + 2)) * 1e-7 / 60
+    elif step in ("annotate", "signatures", "plots", "clusters"):
+        mem = 800 + (4 * cells * 8 + n_ranks * (n * n + (g + n) * rank) * 8) * mb
+        minutes = 5 + n_ranks * cells * 1e-7 / 60
+    else:
+        raise ValueError(f"unknown workflow step {step!r}")
+    return {"mem_mb": int(math.ceil(mem / 100.0) * 100), "runtime": int(math.ceil(minutes))}
+
+
+__all__ = [
+    "BUNDLED_PREFIX",
+    "annotate_survey",
+    "check_config",
+    "cluster_table",
+    "consensus_frame",
+    "consensus_rank",
+    "data_shape",
+    "dataset_files",
+    "factorize_chunk",
+    "job_log",
+    "job_resources",
+    "prepare_dataset",
+    "rank_table",
+    "run_chunks",
+    "solver_options",
+    "survey_params",
+]

@@ -1,0 +1,23 @@
+rule consensus:
+    """Merge a rank's runs: consensus matrix, consensus clusters and the rank's metrics."""
+    input:
+        prepared="results/{dataset}/prepared.h5ad",
+        chunks=chunk_files,
+    output:
+        runs="results/{dataset}/rank_{rank}/runs.npz",
+        summary="results/{dataset}/rank_{rank}/summary.npz",
+        consensus="results/{dataset}/rank_{rank}/consensus.tsv",
+    params:
+        survey={**SOLVER, "n_runs": config["n_runs"]},
+    log:
+        "logs/{dataset}/consensus/rank_{rank}.log",
+    benchmark:
+        "benchmarks/{dataset}/consensus/rank_{rank}.tsv"
+    threads: 1
+    resources:
+        mem_mb=sized("consensus", "mem_mb"),
+        runtime=sized("consensus", "runtime"),
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/consensus.py"

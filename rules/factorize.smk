@@ -1,0 +1,20 @@
+rule factorize:
+    """Runs start..stop-1 of one rank, seeded by (random_state, rank, run) alone."""
+    input:
+        "results/{dataset}/prepared.h5ad",
+    output:
+        "results/{dataset}/runs/rank_{rank}/runs_{start}-{stop}.npz",
+    params:
+        solver=SOLVER,
+    log:
+        "logs/{dataset}/factorize/rank_{rank}_runs_{start}-{stop}.log",
+    benchmark:
+        "benchmarks/{dataset}/factorize/rank_{rank}_runs_{start}-{stop}.tsv"
+    threads: 4
+    resources:
+        mem_mb=sized("factorize", "mem_mb"),
+        runtime=sized("factorize", "runtime"),
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/factorize.py"

@@ -1,0 +1,14 @@
+"""Rule annotate: write the whole survey into the prepared AnnData, as bionmf.tl.nmf does."""
+
+import anndata as ad
+
+import bionmf.workflow as wf
+
+with wf.job_log(snakemake.log[0]):
+    adata = wf.annotate_survey(
+        ad.read_h5ad(snakemake.input.prepared),
+        wf.load_runs(snakemake.input.runs),
+        wf.load_summaries(snakemake.input.summaries),
+        config=snakemake.params.survey,
+    )
+    adata.write_h5ad(snakemake.output[0])
