@@ -15,6 +15,7 @@ sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
 )
+import bionmf.workflow  # noqa: E402  (after the path set-up above)
 
 # A --configfile replaces the bundled defaults instead of being merged into them, so that a
 # user's `datasets` does not also run Golub; keys it leaves out take the schema's defaults.
@@ -23,7 +24,11 @@ if not workflow.overwrite_configfiles:
     configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
-validate(config, "config/schema/config.schema.yaml")
+# One line per problem, naming the key, before any job; then Snakemake's validation, which also
+# fills in the schema's defaults.
+SCHEMA = Path(workflow.basedir) / "config" / "schema" / "config.schema.yaml"
+bionmf.workflow.validate_config(config, SCHEMA)
+validate(config, SCHEMA)
 
 
 include: "rules/common.smk"

@@ -53,23 +53,58 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
     ranks = config.get("ranks", [])
     low = [k for k in ranks if k < 2]
     if low:
-        raise ValueError(f"config 'ranks': {low} below 2; consensus clustering needs ranks >= 2")
+        raise ValueError(f"config['ranks']: {low} below 2; consensus clustering needs ranks >= 2")
     if config["runs_per_job"] > config["n_runs"]:
         logger.debug("runs_per_job %d > n_runs %d: one job per rank", config["runs_per_job"], config["n_runs"])
     try:
         solver_options(config)
     except ValueError as error:
-        raise ValueError(f"config 'solver': {error}") from None
+        raise ValueError(f"config['solver']: {error}") from None
     if config["rank_rule"] not in RULES:
-        raise ValueError(f"config 'rank_rule': must be one of {sorted(RULES)}, got {config['rank_rule']!r}")
+        raise ValueError(f"config['rank_rule']: must be one of {sorted(RULES)}, got {config['rank_rule']!r}")
     for name, spec in config["datasets"].items():
         for key, path in dataset_files(spec).items():
             if not (workdir / path).exists():
-                raise ValueError(f"config 'datasets' -> {name!r} -> {key!r}: input file {path} does not exist "
+                raise ValueError(f"config['datasets'][{name!r}][{key!r}]: input file {path} does not exist "
                                  f"(relative paths are read from {workdir.resolve()})")
         if is_bundled(spec["path"]) and bundled_name(spec["path"]) not in BUNDLED_SHAPES:
-            raise ValueError(f"config 'datasets' -> {name!r} -> 'path': unknown bundled data set "
+            raise ValueError(f"config['datasets'][{name!r}]['path']: unknown bundled data set "
                              f"{spec['path']!r}; bundled: {', '.join(BUNDLED_PREFIX + b for b in BUNDLED_SHAPES)}")
+
+
+def config_errors(config: Mapping, schema: Mapping) -> list[str]:
+    """Every way ``config`` breaks the JSON ``schema``, one line each, naming the key.
+
+    Unknown keys get a "did you mean" from the keys the schema allows at that place.
+    """
+    import difflib
+
+    from jsonschema import Draft202012Validator
+
+    messages = []
+    validator = Draft202012Validator(schema)
+    for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = "config" + "".join(f"[{p!r}]" for p in error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            allowed = list(error.schema.get("properties", {}))
+            for key in error.instance:
+                if key not in allowed:
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
+                    messages.append(f"{where}: unknown key {key!r}{hint}")
+        else:
+            messages.append(f"{where}: {error.message}")
+    return messages
+
+
+def validate_config(config: Mapping, schema_path: str | Path) -> None:
+    """A ValueError listing every schema violation of ``config`` (see :func:`config_errors`)."""
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = config_errors(config, schema)
+    if errors:
+        raise ValueError("invalid workflow config:\n  " + "\n  ".join(errors))
 
 
 def is_bundled(path: str) -> bool:
@@ -160,8 +195,15 @@ def factorize_chunk(
     options = solver_options(config)
     X, _, _ = _fit_input(prepared, options)
     check_ranks([rank], X.shape)
+    runs = list(runs)
+    logger.info("rank %d, runs %d..%d of %d samples x %d genes (%s, random_state %d)",
+                rank, runs[0], runs[-1], X.shape[0], X.shape[1], options.algorithm, config["random_state"])
     with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
-        return run_rank(X, rank, runs, random_state=config["random_state"], options=options)
+        result = run_rank(X, rank, runs, random_state=config["random_state"], options=options)
+    logger.info("mean iterations %.1f, %d of %d runs at max_iter; lowest objective %.6g (run %d)",
+                result.n_iter.mean(), int((result.n_iter >= options.max_iter).sum()), len(runs),
+                result.objective.min(), result.best_run)
+    return result
 
 
 def consensus_rank(prepared: ad.AnnData, chunks: Sequence[RankRuns], *, config: Mapping) -> tuple[RankRuns, RankSummary]:
@@ -172,7 +214,10 @@ def consensus_rank(prepared: ad.AnnData, chunks: Sequence[RankRuns], *, config: 
         raise ValueError(f"rank {runs.rank}: the chunks hold runs {runs.runs.min()}..{runs.runs.max()} "
                          f"({runs.runs.size}), expected 0..{config['n_runs'] - 1}")
     X, _, _ = _fit_input(prepared, solver_options(config))
-    return runs, summarize_rank(X, runs)
+    summary = summarize_rank(X, runs)
+    logger.info("rank %d: %d runs, %s", runs.rank, runs.runs.size,
+                ", ".join(f"{k} {v:.4g}" for k, v in summary.metrics.items()))
+    return runs, summary
 
 
 def consensus_frame(summary: RankSummary, samples: Sequence[str]) -> pd.DataFrame:
@@ -219,6 +264,45 @@ def cluster_table(adata: ad.AnnData, *, key: str = "nmf") -> pd.DataFrame:
     return table
 
 
+def signature_sets(adata: ad.AnnData, *, rank: int, options: Mapping, key: str = "nmf") -> tuple[pd.DataFrame, dict]:
+    """Signature genes of every metagene at ``rank`` (:func:`bionmf.tl.signatures`): table and gene sets."""
+    from .tl import signatures
+
+    result = signatures(adata, rank=rank, key=key, copy=True, **dict(options))
+    entry = result.uns[f"{key}_signatures"]
+    return entry["table"], {name: list(genes) for name, genes in entry["gene_sets"].items()}
+
+
+def save_plot(kind: str, adata: ad.AnnData, path: str | Path, **kwargs) -> None:
+    """Draw ``bionmf.pl.<kind>(adata, show=False, **kwargs)`` and save it to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import pl
+
+    result = getattr(pl, kind)(adata, show=False, **kwargs)
+    figure = _figure_of(result)
+    figure.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(figure)
+
+
+def _figure_of(result):
+    """The Figure of what a plotting function returned (Figure, Axes, array of Axes, or a grid)."""
+    from matplotlib.figure import Figure
+
+    if isinstance(result, Figure):
+        return result
+    for attribute in ("figure", "fig"):
+        if getattr(result, attribute, None) is not None:
+            return getattr(result, attribute)
+    if isinstance(result, (list, tuple, np.ndarray, dict)):
+        values = result.values() if isinstance(result, dict) else np.ravel(np.asarray(result, dtype=object))
+        return _figure_of(next(iter(values)))
+    raise TypeError(f"cannot find the figure of a {type(result).__name__}")
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Tab-separated, index included."""
     frame.to_csv(path, sep="\t")
@@ -240,27 +324,33 @@ def load_summaries(paths: Iterable[str | Path]) -> list[RankSummary]:
 
 
 @contextmanager
-def job_log(path: str | Path | None) -> Iterator[logging.Logger]:
-    """Send the ``bionmf`` log, warnings and any error's traceback of a job to its log file."""
-    if path is None:
-        yield logger
-        return
-    handler = logging.FileHandler(path, mode="w")
+def job_log(path: str | Path | None, *, threads: int = 1) -> Iterator[logging.Logger]:
+    """Run a rule's body: its ``bionmf`` log, warnings and any error's traceback go to ``path``,
+    and BLAS and numba use ``threads`` threads (the rule's ``threads``), no more.
+    """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, min(int(threads), int(numba.config.NUMBA_NUM_THREADS)))
+    handler = logging.FileHandler(path, mode="w") if path is not None else logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     loggers = [logger, logging.getLogger("py.warnings")]
-    previous = logger.level
+    previous_level, previous_threads = logger.level, numba.get_num_threads()
     for log in loggers:
         log.addHandler(handler)
     logger.setLevel(logging.INFO)
     logging.captureWarnings(True)
+    numba.set_num_threads(threads)
     try:
-        yield logger
+        with threadpool_limits(limits=threads):
+            yield logger
     except BaseException:
         logger.exception("job failed")
         raise
     finally:
+        numba.set_num_threads(previous_threads)
         logging.captureWarnings(False)
-        logger.setLevel(previous)
+        logger.setLevel(previous_level)
         for log in loggers:
             log.removeHandler(handler)
         handler.close()

@@ -12,7 +12,7 @@ rule consensus:
     log:
         "logs/{dataset}/consensus/rank_{rank}.log",
     benchmark:
-        "benchmarks/{dataset}/consensus/rank_{rank}.tsv"
+        "logs/{dataset}/benchmark/consensus/rank_{rank}.tsv"
     threads: 1
     resources:
         mem_mb=sized("consensus", "mem_mb"),

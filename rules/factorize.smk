@@ -9,7 +9,7 @@ rule factorize:
     log:
         "logs/{dataset}/factorize/rank_{rank}_runs_{start}-{stop}.log",
     benchmark:
-        "benchmarks/{dataset}/factorize/rank_{rank}_runs_{start}-{stop}.tsv"
+        "logs/{dataset}/benchmark/factorize/rank_{rank}_runs_{start}-{stop}.tsv"
     threads: 4
     resources:
         mem_mb=sized("factorize", "mem_mb"),

@@ -9,7 +9,7 @@ rule prepare:
     log:
         "logs/{dataset}/prepare.log",
     benchmark:
-        "benchmarks/{dataset}/prepare.tsv"
+        "logs/{dataset}/benchmark/prepare.tsv"
     threads: 1
     resources:
         mem_mb=sized("prepare", "mem_mb"),

@@ -15,7 +15,7 @@ rule select:
     log:
         "logs/{dataset}/select.log",
     benchmark:
-        "benchmarks/{dataset}/select.tsv"
+        "logs/{dataset}/benchmark/select.tsv"
     conda:
         "../envs/bionmf.yaml"
     script:
@@ -35,7 +35,7 @@ rule annotate:
     log:
         "logs/{dataset}/annotate.log",
     benchmark:
-        "benchmarks/{dataset}/annotate.tsv"
+        "logs/{dataset}/benchmark/annotate.tsv"
     resources:
         mem_mb=sized("annotate", "mem_mb"),
         runtime=sized("annotate", "runtime"),
@@ -61,7 +61,7 @@ rule clusters:
     log:
         "logs/{dataset}/clusters.log",
     benchmark:
-        "benchmarks/{dataset}/clusters.tsv"
+        "logs/{dataset}/benchmark/clusters.tsv"
     conda:
         "../envs/bionmf.yaml"
     script:

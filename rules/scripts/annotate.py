@@ -4,7 +4,7 @@ import anndata as ad
 
 import bionmf.workflow as wf
 
-with wf.job_log(snakemake.log[0]):
+with wf.job_log(snakemake.log[0], threads=snakemake.threads):
     adata = wf.annotate_survey(
         ad.read_h5ad(snakemake.input.prepared),
         wf.load_runs(snakemake.input.runs),

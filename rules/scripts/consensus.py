@@ -5,7 +5,7 @@ import anndata as ad
 import bionmf.workflow as wf
 from bionmf.core import save_summary
 
-with wf.job_log(snakemake.log[0]):
+with wf.job_log(snakemake.log[0], threads=snakemake.threads):
     prepared = ad.read_h5ad(snakemake.input.prepared)
     runs, summary = wf.consensus_rank(
         prepared, wf.load_runs(snakemake.input.chunks), config=snakemake.params.survey

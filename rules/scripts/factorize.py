@@ -4,7 +4,7 @@ import anndata as ad
 
 import bionmf.workflow as wf
 
-with wf.job_log(snakemake.log[0]):
+with wf.job_log(snakemake.log[0], threads=snakemake.threads):
     runs = wf.factorize_chunk(
         ad.read_h5ad(snakemake.input[0]),
         rank=int(snakemake.wildcards.rank),

@@ -2,6 +2,6 @@
 
 import bionmf.workflow as wf
 
-with wf.job_log(snakemake.log[0]):
+with wf.job_log(snakemake.log[0], threads=snakemake.threads):
     adata = wf.prepare_dataset(snakemake.params.spec)
     adata.write_h5ad(snakemake.output[0])
