@@ -2,7 +2,6 @@
 # report. Run `snakemake --cores 8` (bundled Golub data) or `snakemake --cores 8 --configfile
 # my.yaml`; the README's "The workflow" describes the config keys and the outputs.
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,11 +9,9 @@ from snakemake.utils import min_version, validate
 
 min_version("8.0")
 
-# The rules run the bionmf of this checkout, also inside conda environments (--sdm conda).
+# The config checks below import this checkout's bionmf even before `pip install -e .`; the jobs
+# import the installed one (`pip install -e .`, or envs/bionmf.yaml with --sdm conda).
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
-)
 import bionmf.workflow  # noqa: E402  (after the path set-up above)
 
 # A --configfile replaces the bundled defaults instead of being merged into them, so that a
