@@ -76,7 +76,7 @@ def atomic_text(path, *, compress: bool | None = None) -> Iterator[io.TextIOBase
 
 def check_names(names: pd.Index, kind: str, source: str, *, make_unique: bool) -> pd.Index:
     """Names as strings, stripped; duplicates and empty names are errors unless made unique."""
-    names = pd.Index(names.astype(str).str.strip())
+    names = pd.Index(names.astype(str).str.strip()).rename(None)
     empty = (names == "") | (names.str.lower() == "nan")
     if empty.any():
         positions = np.flatnonzero(empty)
@@ -84,7 +84,7 @@ def check_names(names: pd.Index, kind: str, source: str, *, make_unique: bool) -
                          f"{kind} position {name_some(positions + 1)})")
     if not names.is_unique:
         if make_unique:
-            return pd.Index(_make_unique(names.to_list()))
+            return pd.Index(_make_unique(names.to_list()), name=None)
         dup = names[names.duplicated()].unique()
         raise ValueError(f"{source}: {plural(len(dup), f'duplicate {kind} name')} ({name_some(dup)}); "
                          "pass make_unique=True to append -1, -2, ... to repeats")

@@ -97,7 +97,8 @@ def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData
         try:
             body = pd.read_csv(handle, sep="\t", header=None, names=names, index_col=False,
                                dtype={n: str for n in names[:1 + n_row_meta]}, na_values=NA_VALUES,
-                               keep_default_na=False, quoting=csv.QUOTE_NONE, skip_blank_lines=True)
+                               keep_default_na=False, quoting=csv.QUOTE_NONE, skip_blank_lines=True,
+                               float_precision="round_trip")
         except pd.errors.ParserError as error:
             raise ValueError(f"{source}: malformed data line ({error})") from None
         except pd.errors.EmptyDataError:

@@ -104,7 +104,7 @@ def read_table(
     with open_text(path) as handle:
         try:
             frame = pd.read_csv(handle, sep=sep, header=0 if header else None, index_col=index_col,
-                                na_values=NA_VALUES, keep_default_na=False, skip_blank_lines=True,
+                                na_values=NA_VALUES, keep_default_na=False, skip_blank_lines=True, float_precision="round_trip",
                                 quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
         except pd.errors.EmptyDataError:
             raise ValueError(f"{source} is empty") from None

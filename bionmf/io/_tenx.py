@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Literal
 
 import anndata as ad
@@ -51,25 +52,13 @@ def read_10x(
     AnnData with ``X`` cells x genes (float32 CSR, the UMI counts), ``obs_names`` the
     barcodes, ``var['gene_ids']`` and ``var['feature_types']`` (Cell Ranger 3+).
     """
-    import scanpy as sc
-
     path = as_path(path)
     if var_names not in ("gene_symbols", "gene_ids"):
         raise ValueError(f"var_names must be 'gene_symbols' or 'gene_ids', got {var_names!r}")
-    if path.is_dir():
-        if not is_10x_mtx_dir(path):
-            raise FileNotFoundError(f"{path} holds no matrix.mtx or matrix.mtx.gz; not a 10x matrix directory")
-        if genome is not None:
-            raise ValueError("genome= applies to .h5 files; a matrix directory holds one genome")
-        adata = sc.read_10x_mtx(path, var_names=var_names, make_unique=False, gex_only=gex_only)
-    elif path.is_file():
-        adata = sc.read_10x_h5(path, genome=genome, gex_only=gex_only)
-        if var_names == "gene_ids":
-            adata.var["gene_symbols"] = adata.var_names.to_numpy()
-            adata.var_names = adata.var["gene_ids"].astype(str).to_numpy()
-            del adata.var["gene_ids"]
-    else:
-        raise FileNotFoundError(f"no such file or directory: {path}")
+    with warnings.catch_warnings():
+        # Repeated gene symbols are dealt with below, as make_unique says.
+        warnings.filterwarnings("ignore", message="Variable names are not unique")
+        adata = _read(path, var_names=var_names, genome=genome, gex_only=gex_only)
     if not adata.var_names.is_unique:
         if not make_unique:
             dup = adata.var_names[adata.var_names.duplicated()].unique()
@@ -78,4 +67,23 @@ def read_10x(
         adata.var_names_make_unique()
     if not adata.obs_names.is_unique:
         raise ValueError(f"10x matrix {path}: repeated cell barcodes")
+    return adata
+
+
+def _read(path, *, var_names, genome, gex_only) -> ad.AnnData:
+    import scanpy as sc
+
+    if path.is_dir():
+        if not is_10x_mtx_dir(path):
+            raise FileNotFoundError(f"{path} holds no matrix.mtx or matrix.mtx.gz; not a 10x matrix directory")
+        if genome is not None:
+            raise ValueError("genome= applies to .h5 files; a matrix directory holds one genome")
+        return sc.read_10x_mtx(path, var_names=var_names, make_unique=False, gex_only=gex_only)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file or directory: {path}")
+    adata = sc.read_10x_h5(path, genome=genome, gex_only=gex_only)
+    if var_names == "gene_ids":
+        adata.var["gene_symbols"] = adata.var_names.to_numpy()
+        adata.var_names = adata.var["gene_ids"].astype(str).to_numpy()
+        del adata.var["gene_ids"]
     return adata

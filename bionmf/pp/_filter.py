@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from ._utils import (
     start,
+    subset_inplace,
     USE_KEY,
     column_mean_var,
     column_min_max,
@@ -100,9 +101,9 @@ def handle_nonfinite(
     logger.info("handle_nonfinite: removed %s with NaN/infinite values (%s)",
                 plural(int(drop.sum()), kind), name_some(names, drop))
     if axis_is_genes:
-        adata._inplace_subset_var(~drop)
+        subset_inplace(adata, var=~drop)
     else:
-        adata._inplace_subset_obs(~drop)
+        subset_inplace(adata, obs=~drop)
     record_step(adata, "handle_nonfinite", policy=policy, layer=layer, n_removed=int(drop.sum()))
     return adata if copy else None
 
@@ -148,9 +149,6 @@ def remove_empty(
     _require_numeric(X)
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"the matrix is empty ({plural(X.shape[0], 'sample')} x {plural(X.shape[1], 'gene')})")
-    gene_min, gene_max = column_min_max(X)
-    zero_genes = (gene_min == 0) & (gene_max == 0)
-    constant_genes = (gene_min == gene_max) & ~zero_genes if constant else np.zeros_like(zero_genes)
     if use_key is not None:
         mask = use_mask(adata, use_key)
         sample_min, sample_max = row_min_max(X[:, mask]) if mask.any() else (np.zeros(X.shape[0]),) * 2
@@ -159,16 +157,20 @@ def remove_empty(
     zero_samples = (sample_min == 0) & (sample_max == 0)
     constant_samples = ((sample_min == sample_max) & ~zero_samples
                         if constant and use_key is None and X.shape[1] > 1 else np.zeros_like(zero_samples))
+    # Genes are judged on the samples that stay: one that is 0 only in a removed sample is constant.
+    kept = ~(zero_samples | constant_samples)
+    if kept.sum() < min_samples:
+        raise ValueError(f"only {plural(int(kept.sum()), 'sample')} would remain after removing all-zero/constant "
+                         f"samples ({name_some(adata.obs_names, ~kept)}); consensus NMF needs at least "
+                         f"{min_samples}")
+    gene_min, gene_max = column_min_max(X if kept.all() else X[kept])
+    zero_genes = (gene_min == 0) & (gene_max == 0)
+    constant_genes = (gene_min == gene_max) & ~zero_genes if constant else np.zeros_like(zero_genes)
     drop_genes = zero_genes | constant_genes
     drop_samples = zero_samples | constant_samples
-    kept_samples = int((~drop_samples).sum())
     if drop_genes.all():
         raise ValueError(f"every gene is all zero or constant ({plural(X.shape[1], 'gene')}); nothing is left to "
                          "factorize")
-    if kept_samples < min_samples:
-        raise ValueError(f"only {plural(kept_samples, 'sample')} would remain after removing all-zero/constant "
-                         f"samples ({name_some(adata.obs_names, drop_samples)}); consensus NMF needs at least "
-                         f"{min_samples}")
     adata = start(adata, copy)
     for mask, kind, names, why in (
         (zero_genes, "gene", adata.var_names, "all-zero"),
@@ -180,10 +182,9 @@ def remove_empty(
         if mask.any():
             logger.info("remove_empty: removed %d %s %s%s (%s)", int(mask.sum()), why, kind,
                         "" if mask.sum() == 1 else "s", name_some(names, mask))
-    if drop_samples.any():
-        adata._inplace_subset_obs(~drop_samples)
-    if drop_genes.any():
-        adata._inplace_subset_var(~drop_genes)
+    if drop_samples.any() or drop_genes.any():
+        subset_inplace(adata, obs=~drop_samples if drop_samples.any() else None,
+                       var=~drop_genes if drop_genes.any() else None)
     record_step(adata, "remove_empty", constant=constant, use_key=use_key, layer=layer,
                 n_samples_removed=int(drop_samples.sum()), n_genes_removed=int(drop_genes.sum()))
     return adata if copy else None

@@ -169,6 +169,7 @@ def normalize(
     if work_X is X:
         work_X = work_X.copy()
     work = ad.AnnData(X=work_X, obs=pd.DataFrame(index=adata.obs_names.copy()), var=adata.var.copy())
+    del work_X, X  # the steps replace work.X; a reference here would keep the old one alive
     for key in (RECORD_KEY, "log1p"):
         if key in adata.uns:
             work.uns[key] = dict(adata.uns[key]) if isinstance(adata.uns[key], dict) else adata.uns[key]
@@ -214,7 +215,7 @@ def normalize(
     return result if copy else None
 
 
-def _nonnegative(work: ad.AnnData, negative: str, preset: str, what: str) -> None:
+def _nonnegative(work: ad.AnnData, negative: str, preset: str, what: str) -> None:  # noqa: D103
     values = work.X.data if sp.issparse(work.X) else work.X
     if values.size == 0 or values.min() >= 0:
         return

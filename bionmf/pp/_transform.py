@@ -18,7 +18,7 @@ from ._validate import describe_negative, describe_nonfinite, warn_if_logged
 
 logger = logging.getLogger("bionmf")
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18  # stored values per chunk: bounds the temporaries of in-place updates
 
 
 def _check_for_log(adata: ad.AnnData, X, step: str, *, pseudocount: float) -> None:
@@ -146,8 +146,6 @@ def normalize_library(
     ``{'step': 'normalize_library', 'method': ..., 'target_sum': ...}`` to
     ``uns['bionmf_preprocessing']``.
     """
-    import scanpy as sc
-
     if method not in ("cpm", "total"):
         raise ValueError(f"method must be 'cpm' or 'total', got {method!r}")
     if method == "cpm" and target_sum is not None:
@@ -168,12 +166,19 @@ def normalize_library(
                          "bionmf.pp.remove_empty(adata)")
     adata = start(adata, copy)
     X = float_matrix(get_matrix(adata, layer))
-    target = 1e6 if method == "cpm" else target_sum
-    holder = ad.AnnData(X=X)
-    sc.pp.normalize_total(holder, target_sum=target, inplace=True)
-    set_matrix(adata, layer, holder.X)
-    if target is None:
-        target = float(np.median(totals))
+    # As scanpy's normalize_total (each sample scaled to target_sum, by default the median library
+    # size), but scaling the stored values in place: scanpy's version copies the matrix.
+    target = 1e6 if method == "cpm" else (float(np.median(totals)) if target_sum is None else float(target_sum))
+    factors = (target / totals).astype(X.dtype)
+    if sp.issparse(X):
+        X = X.tocsr() if X.format != "csr" else X
+        for begin in range(0, X.nnz, _CHUNK):
+            stop = min(begin + _CHUNK, X.nnz)
+            rows = np.searchsorted(X.indptr, np.arange(begin, stop), side="right") - 1
+            X.data[begin:stop] *= factors[rows]
+    else:
+        X *= factors[:, None]
+    set_matrix(adata, layer, X)
     logger.info("normalize_library: %s, each sample scaled to %.4g", method, target)
     record_step(adata, "normalize_library", method=method, target_sum=float(target), layer=layer)
     return adata if copy else None

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from .._logging import logger, progress
 from .._threads import solver_threads
 from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
+from ..core.permutation import permutation_seed, permute_within_genes
 from ..core.rank_selection import DEFAULT_RULE, RULES, apply_all, choose_rank
 from ..core.seeding import check_random_state
 from ..core.solvers import SolverOptions, prepare_matrix
@@ -40,6 +41,7 @@ def nmf(
     dtype: str = "float32",
     batch_size: int | None = None,
     n_jobs: int | None = None,
+    n_permutations: int = 0,
     verbose: bool = True,
     copy: bool = False,
 ) -> ad.AnnData | None:
@@ -89,6 +91,11 @@ def nmf(
         Runs advanced together (default: all runs of a rank). Results do not depend on it.
     n_jobs
         Threads (default: all cores).
+    n_permutations
+        Also run the same survey (ranks, runs, options) on this many copies of the data with
+        each gene's values permuted across samples, the null model of Frigyesi & Hoglund (2008):
+        ranks whose metrics stand clear of the null's are supported by the data. Permutation p
+        is seeded by (random_state, p) alone. Costs (1 + n_permutations) times the survey.
     verbose
         Log one line per rank at INFO level.
     copy
@@ -111,7 +118,10 @@ def nmf(
         evar, sparseness_basis, sparseness_coef, objective (best run), objective_mean, n_iter
         (mean), n_runs), ``consensus`` (str(rank) -> samples x samples consensus matrix),
         ``clusters`` (str(rank) -> consensus cluster per sample), ``basis`` (str(rank) -> genes x
-        k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k).
+        k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k). With
+        ``n_permutations`` > 0 also ``null_metrics`` (DataFrame indexed by rank, the columns of
+        ``metrics`` averaged over permutations) and ``null_metrics_permutations`` (long
+        DataFrame: ``permutation``, ``rank`` and every metric, one row per permutation and rank).
     """
     random_state = check_random_state(random_state)
     options = SolverOptions(
@@ -127,6 +137,8 @@ def nmf(
         raise ValueError(f"rank_rule must be one of {sorted(RULES)}, got {rank_rule!r}")
     if isinstance(n_runs, bool) or not isinstance(n_runs, numbers.Integral) or n_runs < 1:
         raise ValueError(f"n_runs must be a positive int, got {n_runs!r}")
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, numbers.Integral) or n_permutations < 0:
+        raise ValueError(f"n_permutations must be a non-negative int, got {n_permutations!r}")
     X, genes, gene_key = fit_matrix(adata, layer=layer, use_genes=use_genes)
     ranks = check_ranks(ranks, X.shape)
     X = prepare_matrix(X, options.np_dtype)
@@ -139,6 +151,7 @@ def nmf(
         "layer": "X" if layer is None else layer,
         "use_genes": gene_key,
         "n_genes_used": int(genes.sum()),
+        "n_permutations": int(n_permutations),
         **{k: v for k, v in options.to_dict().items() if v is not None},
     }
     logger.info(
@@ -153,9 +166,18 @@ def nmf(
             summaries[k] = summarize_rank(X, runs[k])
             if verbose:
                 logger.info("rank %d: cophenetic %.4f", k, summaries[k].metrics["cophenetic"])
+        null_rows = []
+        for p in progress(range(n_permutations), desc="permutation", verbose=verbose):
+            X_null = prepare_matrix(permute_within_genes(X, permutation_seed(random_state, p)), options.np_dtype)
+            for k in ranks:
+                rr = run_rank(X_null, k, range(n_runs), random_state=random_state, options=options,
+                              batch_size=batch_size)
+                null_rows.append({"permutation": p, "rank": k, **summarize_rank(X_null, rr).metrics})
 
     adata = adata.copy() if copy else adata
-    store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added)
+    null_metrics = pd.DataFrame(null_rows) if n_permutations else None
+    store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added,
+                 null_metrics=null_metrics)
     return adata if copy else None
 
 
@@ -239,12 +261,16 @@ def store_survey(
     genes: np.ndarray,
     params: dict,
     key_added: str = "nmf",
+    null_metrics: pd.DataFrame | None = None,
 ) -> int:
     """Write a finished survey into ``adata`` exactly as :func:`nmf` does; return the chosen rank.
 
     ``runs`` and ``summaries`` map each rank to its merged runs and summary; ``params`` must hold
-    at least ``rank_rule``. Used by :func:`nmf` and by the workflow, which computes the ranks in
-    separate jobs.
+    at least ``rank_rule``. ``null_metrics``, the metrics of the surveys of permuted data (one
+    row per permutation and rank: columns ``permutation``, ``rank`` and those of
+    :data:`bionmf.core.METRIC_COLUMNS`), is stored as ``null_metrics_permutations`` and,
+    averaged per rank, as ``null_metrics``. Used by :func:`nmf` and by the workflow, which
+    computes the ranks in separate jobs.
     """
     table = metrics_table(summaries)
     chosen = choose_rank(table, params["rank_rule"])
@@ -272,4 +298,18 @@ def store_survey(
         "basis": basis,
         "coefficients": coefficients,
     }
+    if null_metrics is not None:
+        adata.uns[key_added].update(null_tables(null_metrics))
     return chosen
+
+
+def null_tables(null_metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``null_metrics`` (mean per rank) and ``null_metrics_permutations`` (long) from the long table."""
+    needed = ["permutation", "rank", *METRIC_COLUMNS]
+    missing = [c for c in needed if c not in null_metrics.columns]
+    if missing:
+        raise ValueError(f"null_metrics lacks the columns {missing}")
+    long = null_metrics[needed].sort_values(["permutation", "rank"]).reset_index(drop=True)
+    long = long.astype({"permutation": int, "rank": int, "n_runs": int})
+    mean = long.drop(columns="permutation").groupby("rank").mean()
+    return {"null_metrics": mean.astype({"n_runs": int}), "null_metrics_permutations": long}

@@ -91,13 +91,42 @@ def signatures(
     """
     if not isinstance(adata, ad.AnnData):
         raise TypeError(f"adata must be an AnnData object, got {type(adata).__name__}")
+    key_added = f"{key}_signatures" if key_added is None else key_added
+    result = compute_signatures(adata, rank=rank, method=method, n_top=n_top, min_share=min_share,
+                                scale=scale, key=key)
+    table = result["table"]
+    rank = result["params"]["rank"]
+
+    adata = adata.copy() if copy else adata
+    adata.var[f"{key_added}_kim_score"] = result.pop("kim_score")
+    adata.uns[key_added] = result
+    logger.info(
+        "signatures (%s, rank %d): %s genes per metagene",
+        method, rank, ", ".join(str(int((table["metagene"] == str(a)).sum())) for a in range(rank)),
+    )
+    return adata if copy else None
+
+
+def compute_signatures(
+    adata: ad.AnnData,
+    *,
+    rank: int | None = None,
+    method: str = "kim",
+    n_top: int | None = None,
+    min_share: float = 0.8,
+    scale: bool = True,
+    key: str = "nmf",
+) -> dict:
+    """What :func:`signatures` writes, computed without touching ``adata``.
+
+    Returns a dict with ``params``, ``table``, ``gene_sets`` and ``kim_score`` (one per var).
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     if n_top is not None:
         n_top = F._check_n_top(n_top)
     if method == "contribution" and not 0.5 < float(min_share) <= 1.0:
         raise ValueError(f"min_share must be in (0.5, 1], got {min_share!r}")
-    key_added = f"{key}_signatures" if key_added is None else key_added
     rank, W_full = survey_basis(adata, key=key, rank=rank)
 
     fitted = W_full.sum(axis=1) > 0
@@ -152,17 +181,9 @@ def signatures(
             gene_sets[set_name(key, rank, a)] = names
         else:
             logger.warning("signatures (%s, rank %d): metagene %d has no selected gene", method, rank, a)
-
-    adata = adata.copy() if copy else adata
     score_all = np.full(adata.n_vars, np.nan)
     score_all[fitted] = kim
-    adata.var[f"{key_added}_kim_score"] = score_all
-    adata.uns[key_added] = {"params": params, "table": table, "gene_sets": gene_sets}
-    logger.info(
-        "signatures (%s, rank %d): %s genes per metagene",
-        method, rank, ", ".join(str(int((table["metagene"] == str(a)).sum())) for a in range(rank)),
-    )
-    return adata if copy else None
+    return {"params": params, "table": table, "gene_sets": gene_sets, "kim_score": score_all}
 
 
 def set_name(key: str, rank: int, metagene: int) -> str:
