@@ -273,8 +273,55 @@ def signature_sets(adata: ad.AnnData, *, rank: int, options: Mapping, key: str =
     return entry["table"], {name: list(genes) for name, genes in entry["gene_sets"].items()}
 
 
-def save_plot(kind: str, adata: ad.AnnData, path: str | Path, **kwargs) -> None:
-    """Draw ``bionmf.pl.<kind>(adata, show=False, **kwargs)`` and save it to ``path``."""
+#: Plots of the whole survey drawn by :func:`plot_survey`, by output name.
+SURVEY_PLOTS = ("rank_metrics", "consensus_grid", "metagenes", "signatures", "clusters")
+
+
+def annotation_columns(adata: ad.AnnData, *, key: str = "nmf", max_categories: int = 20) -> list[str]:
+    """Categorical ``obs`` columns (sample annotation) worth a track beside the clusters."""
+    columns = []
+    for name, values in adata.obs.items():
+        if name == f"{key}_cluster" or not isinstance(values.dtype, pd.CategoricalDtype):
+            continue
+        if 1 < len(values.cat.categories) <= max_categories:
+            columns.append(str(name))
+    return columns
+
+
+def plot_consensus(adata: ad.AnnData, path: str | Path, *, rank: int, key: str = "nmf") -> None:
+    """Consensus heatmap of one rank (:func:`bionmf.pl.consensus`) saved to ``path``."""
+    _save(lambda pl: pl.consensus(adata, rank=rank, key=key, annotate=annotation_columns(adata, key=key)), path)
+
+
+def plot_survey(
+    adata: ad.AnnData, paths: Mapping[str, str | Path], *, signatures: Mapping, key: str = "nmf"
+) -> None:
+    """The plots of :data:`SURVEY_PLOTS`, each saved to ``paths[name]``.
+
+    Signature genes at the chosen rank are selected with the config's ``signatures`` options
+    (:func:`bionmf.tl.signatures`), so the plots show the genes of the signature files.
+    """
+    from .tl import signatures as select_signatures
+
+    missing = [name for name in SURVEY_PLOTS if name not in paths]
+    if missing:
+        raise ValueError(f"plot_survey: no output path for {missing}")
+    adata = adata.copy()
+    select_signatures(adata, key=key, **dict(signatures))
+    annotate = annotation_columns(adata, key=key)
+    draw = {
+        "rank_metrics": lambda pl: pl.rank_metrics(adata, key=key),
+        "consensus_grid": lambda pl: pl.consensus_grid(adata, key=key),
+        "metagenes": lambda pl: pl.metagenes(adata, key=key, annotate=annotate),
+        "signatures": lambda pl: pl.signatures(adata, key=key, annotate=annotate),
+        "clusters": lambda pl: pl.clusters(adata, key=key),
+    }
+    for name in SURVEY_PLOTS:
+        _save(draw[name], paths[name])
+
+
+def _save(draw, path: str | Path) -> None:
+    """Draw with ``draw(bionmf.pl)`` on the non-interactive backend, save, close."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -282,25 +329,10 @@ def save_plot(kind: str, adata: ad.AnnData, path: str | Path, **kwargs) -> None:
 
     from . import pl
 
-    result = getattr(pl, kind)(adata, show=False, **kwargs)
-    figure = _figure_of(result)
+    result = draw(pl)
+    figure = result if hasattr(result, "savefig") else result.figure
     figure.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(figure)
-
-
-def _figure_of(result):
-    """The Figure of what a plotting function returned (Figure, Axes, array of Axes, or a grid)."""
-    from matplotlib.figure import Figure
-
-    if isinstance(result, Figure):
-        return result
-    for attribute in ("figure", "fig"):
-        if getattr(result, attribute, None) is not None:
-            return getattr(result, attribute)
-    if isinstance(result, (list, tuple, np.ndarray, dict)):
-        values = result.values() if isinstance(result, dict) else np.ravel(np.asarray(result, dtype=object))
-        return _figure_of(next(iter(values)))
-    raise TypeError(f"cannot find the figure of a {type(result).__name__}")
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:

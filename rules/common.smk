@@ -83,9 +83,7 @@ def final_outputs():
             f"{base}/rank_metrics.tsv",
             f"{base}/rank_choice.json",
             f"{base}/clusters.tsv",
-            f"{base}/plots/rank_metrics.png",
-            f"{base}/plots/metagenes.png",
-            f"{base}/plots/clusters.png",
+            *(f"{base}/plots/{name}.png" for name in wf.SURVEY_PLOTS),
         ]
         for k in RANKS:
             files += [

@@ -26,21 +26,35 @@ rule plot_consensus:
 
 
 rule plot_survey:
-    """Rank-metric curves, metagene loadings and sample clusters at the chosen rank."""
+    """Rank-metric curves, all consensus matrices, and metagenes, signatures and sample clusters
+    at the chosen rank."""
     input:
         "results/{dataset}/bionmf.h5ad",
     output:
-        metrics=report(
+        rank_metrics=report(
             "results/{dataset}/plots/rank_metrics.png",
             caption="../report/rank_metrics.rst",
             category="Rank selection",
             labels={"data set": "{dataset}", "output": "metric curves"},
+        ),
+        consensus_grid=report(
+            "results/{dataset}/plots/consensus_grid.png",
+            caption="../report/consensus_grid.rst",
+            category="Consensus matrices",
+            subcategory="{dataset}",
+            labels={"data set": "{dataset}", "rank": "all"},
         ),
         metagenes=report(
             "results/{dataset}/plots/metagenes.png",
             caption="../report/metagenes.rst",
             category="Metagenes",
             labels={"data set": "{dataset}", "output": "metagene loadings"},
+        ),
+        signatures=report(
+            "results/{dataset}/plots/signatures.png",
+            caption="../report/signatures.rst",
+            category="Metagenes",
+            labels={"data set": "{dataset}", "output": "signature expression"},
         ),
         clusters=report(
             "results/{dataset}/plots/clusters.png",
@@ -50,6 +64,7 @@ rule plot_survey:
         ),
     params:
         key=config["key_added"],
+        signatures=config["signatures"],
     log:
         "logs/{dataset}/plots/survey.log",
     benchmark:

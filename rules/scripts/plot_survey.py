@@ -1,10 +1,13 @@
-"""Rule plot_survey: rank metrics, metagenes and sample clusters (bionmf.pl)."""
+"""Rule plot_survey: rank metrics, consensus grid, metagenes, signatures and clusters (bionmf.pl)."""
 
 import anndata as ad
 
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    adata = ad.read_h5ad(snakemake.input[0])
-    for kind in ("rank_metrics", "metagenes", "clusters"):
-        wf.save_plot(kind, adata, snakemake.output[kind], key=snakemake.params.key)
+    wf.plot_survey(
+        ad.read_h5ad(snakemake.input[0]),
+        {name: snakemake.output[name] for name in wf.SURVEY_PLOTS},
+        signatures=snakemake.params.signatures,
+        key=snakemake.params.key,
+    )
