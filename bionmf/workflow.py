@@ -156,6 +156,7 @@ def survey_params(config: Mapping, *, genes: np.ndarray, gene_key: str) -> dict:
         "layer": "X",
         "use_genes": gene_key,
         "n_genes_used": int(np.sum(genes)),
+        "n_permutations": int(config.get("n_permutations", 0)),
         **{k: v for k, v in options.to_dict().items() if v is not None},
     }
 
