@@ -50,6 +50,22 @@ def per_rank(pattern):
     return files
 
 
+def per_rank_report(pattern, *, caption, category, output):
+    """``pattern`` (with {rank}; {{dataset}} left to the rule) for every rank, each file marked
+    for the report with its own rank label."""
+
+    def marked(rank):
+        return report(
+            pattern.format(rank=rank),
+            caption=caption,
+            category=category,
+            subcategory="{dataset}",
+            labels={"data set": "{dataset}", "rank": str(rank), "output": output},
+        )
+
+    return [marked(k) for k in RANKS]
+
+
 def sized(step, key, **extra):
     """Resource ``key`` (mem_mb or runtime) of a ``step`` job, from its data set's size.
 
@@ -71,6 +87,16 @@ def sized(step, key, **extra):
         return request * attempt if key == "mem_mb" else request
 
     return value
+
+
+def factorize_threads(wildcards):
+    """1 to 4 threads, by the estimated work of the job (Snakemake caps them at --cores)."""
+    return wf.job_threads(
+        SHAPES[wildcards.dataset],
+        rank=int(wildcards.rank),
+        runs=int(wildcards.stop) - int(wildcards.start),
+        max_iter=config["solver"]["max_iter"],
+    )
 
 
 def final_outputs():

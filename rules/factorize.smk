@@ -10,7 +10,7 @@ rule factorize:
         "logs/{dataset}/factorize/rank_{rank}_runs_{start}-{stop}.log",
     benchmark:
         "logs/{dataset}/benchmark/factorize/rank_{rank}_runs_{start}-{stop}.tsv"
-    threads: 4
+    threads: factorize_threads
     resources:
         mem_mb=sized("factorize", "mem_mb"),
         runtime=sized("factorize", "runtime"),

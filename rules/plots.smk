@@ -1,41 +1,14 @@
-rule plot_consensus:
-    """Consensus matrix heatmap of one rank, samples ordered by the consensus tree."""
+rule plots:
+    """Consensus heatmap of every rank; rank-metric curves, all consensus matrices side by side,
+    and metagenes, signatures and sample clusters at the chosen rank (bionmf.pl)."""
     input:
         "results/{dataset}/bionmf.h5ad",
     output:
-        report(
-            "results/{dataset}/plots/consensus_rank_{rank}.png",
+        consensus=per_rank_report(
+            "results/{{dataset}}/plots/consensus_rank_{rank}.png",
             caption="../report/consensus.rst",
             category="Consensus matrices",
-            subcategory="{dataset}",
-            labels={"data set": "{dataset}", "rank": "{rank}"},
-        ),
-    params:
-        key=config["key_added"],
-    log:
-        "logs/{dataset}/plots/consensus_rank_{rank}.log",
-    benchmark:
-        "logs/{dataset}/benchmark/plots/consensus_rank_{rank}.tsv"
-    resources:
-        mem_mb=sized("plots", "mem_mb"),
-        runtime=sized("plots", "runtime"),
-    conda:
-        "../envs/bionmf.yaml"
-    script:
-        "scripts/plot_consensus.py"
-
-
-rule plot_survey:
-    """Rank-metric curves, all consensus matrices, and metagenes, signatures and sample clusters
-    at the chosen rank."""
-    input:
-        "results/{dataset}/bionmf.h5ad",
-    output:
-        rank_metrics=report(
-            "results/{dataset}/plots/rank_metrics.png",
-            caption="../report/rank_metrics.rst",
-            category="Rank selection",
-            labels={"data set": "{dataset}", "output": "metric curves"},
+            output="consensus heatmap",
         ),
         consensus_grid=report(
             "results/{dataset}/plots/consensus_grid.png",
@@ -43,6 +16,12 @@ rule plot_survey:
             category="Consensus matrices",
             subcategory="{dataset}",
             labels={"data set": "{dataset}", "rank": "all"},
+        ),
+        rank_metrics=report(
+            "results/{dataset}/plots/rank_metrics.png",
+            caption="../report/rank_metrics.rst",
+            category="Rank selection",
+            labels={"data set": "{dataset}", "output": "metric curves"},
         ),
         metagenes=report(
             "results/{dataset}/plots/metagenes.png",
@@ -65,14 +44,15 @@ rule plot_survey:
     params:
         key=config["key_added"],
         signatures=config["signatures"],
+        ranks=RANKS,
     log:
-        "logs/{dataset}/plots/survey.log",
+        "logs/{dataset}/plots.log",
     benchmark:
-        "logs/{dataset}/benchmark/plots/survey.tsv"
+        "logs/{dataset}/benchmark/plots.tsv"
     resources:
         mem_mb=sized("plots", "mem_mb"),
         runtime=sized("plots", "runtime"),
     conda:
         "../envs/bionmf.yaml"
     script:
-        "scripts/plot_survey.py"
+        "scripts/plots.py"

@@ -1,29 +1,28 @@
 rule signatures:
-    """Signature genes of each metagene at one rank: scores (TSV) and gene sets (GMT)."""
+    """Signature genes of each metagene at every rank: scores (TSV) and gene sets (GMT)."""
     input:
         "results/{dataset}/bionmf.h5ad",
     output:
-        table=report(
-            "results/{dataset}/signatures/rank_{rank}_scores.tsv",
+        tables=per_rank_report(
+            "results/{{dataset}}/signatures/rank_{rank}_scores.tsv",
             caption="../report/signature_table.rst",
             category="Signatures",
-            subcategory="{dataset}",
-            labels={"data set": "{dataset}", "rank": "{rank}", "output": "gene scores"},
+            output="gene scores",
         ),
-        gmt=report(
-            "results/{dataset}/signatures/rank_{rank}.gmt",
+        gmts=per_rank_report(
+            "results/{{dataset}}/signatures/rank_{rank}.gmt",
             caption="../report/signature_gmt.rst",
             category="Signatures",
-            subcategory="{dataset}",
-            labels={"data set": "{dataset}", "rank": "{rank}", "output": "gene sets (GMT)"},
+            output="gene sets (GMT)",
         ),
     params:
         options=config["signatures"],
         key=config["key_added"],
+        ranks=RANKS,
     log:
-        "logs/{dataset}/signatures/rank_{rank}.log",
+        "logs/{dataset}/signatures.log",
     benchmark:
-        "logs/{dataset}/benchmark/signatures/rank_{rank}.tsv"
+        "logs/{dataset}/benchmark/signatures.tsv"
     resources:
         mem_mb=sized("signatures", "mem_mb"),
         runtime=sized("signatures", "runtime"),
