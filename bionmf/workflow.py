@@ -25,9 +25,10 @@ import pandas as pd
 from . import io, pp
 from ._threads import solver_threads
 from .core import RankRuns, RankSummary, load_summary, run_rank, summarize_rank
+from .core.permutation import permutation_seed, permute_within_genes
 from .core.rank_selection import RULES, apply_all, choose_rank
 from .core.solvers import SolverOptions, prepare_matrix
-from .tl._nmf import check_ranks, fit_matrix, metrics_table, store_survey
+from .tl._nmf import check_ranks, fit_matrix, metrics_table, null_tables, store_survey
 
 logger = logging.getLogger("bionmf")
 
@@ -184,21 +185,37 @@ def prepare_dataset(spec: Mapping) -> ad.AnnData:
     return adata
 
 
-def _fit_input(prepared: ad.AnnData, options: SolverOptions):
+def _fit_input(prepared: ad.AnnData, options: SolverOptions, *, random_state: int = 0, permutation: int | None = None):
+    """The matrix :func:`bionmf.tl.nmf` fits, or its permutation ``permutation`` (null model)."""
     X, genes, gene_key = fit_matrix(prepared, layer=None, use_genes=None)
-    return prepare_matrix(X, options.np_dtype), genes, gene_key
+    X = prepare_matrix(X, options.np_dtype)
+    if permutation is not None:
+        X = prepare_matrix(permute_within_genes(X, permutation_seed(random_state, permutation)), options.np_dtype)
+    return X, genes, gene_key
 
 
 def factorize_chunk(
-    prepared: ad.AnnData, *, rank: int, runs: Iterable[int], config: Mapping, n_jobs: int | None = None
+    prepared: ad.AnnData,
+    *,
+    rank: int,
+    runs: Iterable[int],
+    config: Mapping,
+    n_jobs: int | None = None,
+    permutation: int | None = None,
 ) -> RankRuns:
-    """Runs ``runs`` of rank ``rank`` on the prepared data set, seeded as in :func:`bionmf.tl.nmf`."""
+    """Runs ``runs`` of rank ``rank`` on the prepared data set, seeded as in :func:`bionmf.tl.nmf`.
+
+    With ``permutation`` p, on the data with each gene permuted across samples as permutation p
+    of ``tl.nmf(..., n_permutations=...)`` (the null model).
+    """
     options = solver_options(config)
-    X, _, _ = _fit_input(prepared, options)
+    X, _, _ = _fit_input(prepared, options, random_state=config["random_state"], permutation=permutation)
     check_ranks([rank], X.shape)
     runs = list(runs)
-    logger.info("rank %d, runs %d..%d of %d samples x %d genes (%s, random_state %d)",
-                rank, runs[0], runs[-1], X.shape[0], X.shape[1], options.algorithm, config["random_state"])
+    logger.info("rank %d, runs %d..%d of %d samples x %d genes%s (%s, random_state %d)",
+                rank, runs[0], runs[-1], X.shape[0], X.shape[1],
+                "" if permutation is None else f", permutation {permutation}", options.algorithm,
+                config["random_state"])
     with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
         result = run_rank(X, rank, runs, random_state=config["random_state"], options=options)
     logger.info("mean iterations %.1f, %d of %d runs at max_iter; lowest objective %.6g (run %d)",
@@ -207,14 +224,20 @@ def factorize_chunk(
     return result
 
 
-def consensus_rank(prepared: ad.AnnData, chunks: Sequence[RankRuns], *, config: Mapping) -> tuple[RankRuns, RankSummary]:
-    """Merge the chunks of one rank and summarize them (consensus, clusters, metrics)."""
+def consensus_rank(
+    prepared: ad.AnnData, chunks: Sequence[RankRuns], *, config: Mapping, permutation: int | None = None
+) -> tuple[RankRuns, RankSummary]:
+    """Merge the chunks of one rank and summarize them (consensus, clusters, metrics).
+
+    ``permutation``: the chunks were computed on that permutation of the data (null model).
+    """
     runs = RankRuns.merge(list(chunks))
     expected = np.arange(config["n_runs"])
     if not np.array_equal(runs.runs, expected):
         raise ValueError(f"rank {runs.rank}: the chunks hold runs {runs.runs.min()}..{runs.runs.max()} "
                          f"({runs.runs.size}), expected 0..{config['n_runs'] - 1}")
-    X, _, _ = _fit_input(prepared, solver_options(config))
+    X, _, _ = _fit_input(prepared, solver_options(config), random_state=config["random_state"],
+                         permutation=permutation)
     summary = summarize_rank(X, runs)
     logger.info("rank %d: %d runs, %s", runs.rank, runs.runs.size,
                 ", ".join(f"{k} {v:.4g}" for k, v in summary.metrics.items()))
@@ -226,21 +249,44 @@ def consensus_frame(summary: RankSummary, samples: Sequence[str]) -> pd.DataFram
     return pd.DataFrame(summary.consensus, index=pd.Index(samples), columns=pd.Index(samples))
 
 
-def rank_table(summaries: Iterable[RankSummary], *, rank_rule: str) -> tuple[pd.DataFrame, dict]:
-    """The metrics of every rank with a ``chosen`` column, and the choice (rank, rule, every rule's rank)."""
+def rank_table(
+    summaries: Iterable[RankSummary], *, rank_rule: str, null: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """The metrics of every rank with a ``chosen`` column, and the choice (rank, rule, every rule's rank).
+
+    With ``null`` (see :func:`null_table`), the permuted data's mean metrics are added as
+    ``null_<metric>`` columns.
+    """
     by_rank = {s.rank: s for s in summaries}
     table = metrics_table(by_rank)
     chosen = choose_rank(table, rank_rule)
     choice = {"rank": int(chosen), "rank_rule": rank_rule,
               "rank_rules": {name: int(k) for name, k in apply_all(table).items()}}
+    if null is not None:
+        mean = null_tables(null)["null_metrics"].drop(columns="n_runs").add_prefix("null_")
+        table = table.join(mean)
     table.insert(0, "chosen", table.index == chosen)
     return table, choice
 
 
+def null_table(summaries: Iterable[tuple[int, RankSummary]]) -> pd.DataFrame | None:
+    """Metrics of the surveys of permuted data, one row per (permutation, rank); None without any."""
+    rows = [{"permutation": int(p), "rank": s.rank, **s.metrics} for p, s in summaries]
+    return pd.DataFrame(rows) if rows else None
+
+
 def annotate_survey(
-    prepared: ad.AnnData, runs: Iterable[RankRuns], summaries: Iterable[RankSummary], *, config: Mapping
+    prepared: ad.AnnData,
+    runs: Iterable[RankRuns],
+    summaries: Iterable[RankSummary],
+    *,
+    config: Mapping,
+    null: pd.DataFrame | None = None,
 ) -> ad.AnnData:
-    """The prepared AnnData with everything :func:`bionmf.tl.nmf` writes, under ``key_added``."""
+    """The prepared AnnData with everything :func:`bionmf.tl.nmf` writes, under ``key_added``.
+
+    ``null``: the permuted-data metrics (:func:`null_table`) when ``n_permutations`` > 0.
+    """
     runs = {r.rank: r for r in runs}
     summaries = {s.rank: s for s in summaries}
     if sorted(runs) != sorted(summaries) or sorted(runs) != sorted(set(config["ranks"])):
@@ -248,7 +294,11 @@ def annotate_survey(
                          f"ranks {sorted(set(config['ranks']))}")
     _, genes, gene_key = fit_matrix(prepared, layer=None, use_genes=None)
     params = survey_params(config, genes=genes, gene_key=gene_key)
-    store_survey(prepared, runs, summaries, genes=genes, params=params, key_added=config["key_added"])
+    n_null = 0 if null is None else null["permutation"].nunique()
+    if n_null != params["n_permutations"]:
+        raise ValueError(f"config n_permutations is {params['n_permutations']} but {n_null} permutations were given")
+    store_survey(prepared, runs, summaries, genes=genes, params=params, key_added=config["key_added"],
+                 null_metrics=null)
     return prepared
 
 
@@ -516,6 +566,7 @@ __all__ = [
     "factorize_chunk",
     "job_log",
     "job_resources",
+    "null_table",
     "prepare_dataset",
     "rank_table",
     "run_chunks",

@@ -12,13 +12,23 @@ wf.check_config(config)
 DATASETS = config["datasets"]
 RANKS = sorted(set(config["ranks"]))
 CHUNKS = wf.run_chunks(config["n_runs"], config["runs_per_job"])
+PERMUTATIONS = list(range(config["n_permutations"]))
 SHAPES = {name: wf.data_shape(spec) for name, spec in DATASETS.items()}
 # The config entries each rule's results depend on, as params: Snakemake reruns a job when they
 # change, and only then (factorize jobs of unchanged ranks and run ranges are kept).
 SOLVER = {key: config[key] for key in ("algorithm", "random_state", "solver")}
 SURVEY = {
     key: config[key]
-    for key in ("ranks", "n_runs", "algorithm", "random_state", "solver", "rank_rule", "key_added")
+    for key in (
+        "ranks",
+        "n_runs",
+        "n_permutations",
+        "algorithm",
+        "random_state",
+        "solver",
+        "rank_rule",
+        "key_added",
+    )
 }
 
 
@@ -26,6 +36,7 @@ wildcard_constraints:
     dataset="|".join(re.escape(name) for name in DATASETS),
     rank=r"[0-9]+",
     start=r"[0-9]+",
+    perm=r"[0-9]+",
     stop=r"[0-9]+",
 
 
@@ -39,6 +50,26 @@ def chunk_files(wildcards):
         f"results/{wildcards.dataset}/runs/rank_{wildcards.rank}/runs_{start}-{stop}.npz"
         for start, stop in CHUNKS
     ]
+
+
+def null_chunk_files(wildcards):
+    return [
+        f"results/{wildcards.dataset}/null/permutation_{wildcards.perm}/rank_{wildcards.rank}/runs_{start}-{stop}.npz"
+        for start, stop in CHUNKS
+    ]
+
+
+def null_summaries(wildcards):
+    """Summary of every (permutation, rank) of the null model, permutation-major (see NULL_INDEX)."""
+    return [
+        f"results/{wildcards.dataset}/null/permutation_{p}/rank_{k}/summary.npz"
+        for p in PERMUTATIONS
+        for k in RANKS
+    ]
+
+
+# the permutation of each file of null_summaries, in the same order
+NULL_INDEX = [p for p in PERMUTATIONS for k in RANKS]
 
 
 def per_rank(pattern):

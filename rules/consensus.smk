@@ -21,3 +21,27 @@ rule consensus:
         "../envs/bionmf.yaml"
     script:
         "scripts/consensus.py"
+
+
+rule consensus_null:
+    """Metrics of one rank of permutation {perm} of the data (null model)."""
+    input:
+        prepared="results/{dataset}/prepared.h5ad",
+        chunks=null_chunk_files,
+    output:
+        summary="results/{dataset}/null/permutation_{perm}/rank_{rank}/summary.npz",
+    params:
+        survey={**SOLVER, "n_runs": config["n_runs"]},
+        permutation=lambda wildcards: int(wildcards.perm),
+    log:
+        "logs/{dataset}/null/permutation_{perm}/consensus_rank_{rank}.log",
+    benchmark:
+        "logs/{dataset}/benchmark/null/permutation_{perm}/consensus_rank_{rank}.tsv"
+    threads: 1
+    resources:
+        mem_mb=sized("consensus", "mem_mb"),
+        runtime=sized("consensus", "runtime"),
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/consensus_null.py"

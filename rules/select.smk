@@ -1,7 +1,8 @@
 rule select:
     """Metrics of every rank in one table, and the rank the rank rule chooses."""
     input:
-        per_rank("results/{dataset}/rank_{rank}/summary.npz"),
+        summaries=per_rank("results/{dataset}/rank_{rank}/summary.npz"),
+        null=null_summaries,
     output:
         table=report(
             "results/{dataset}/rank_metrics.tsv",
@@ -12,6 +13,7 @@ rule select:
         choice="results/{dataset}/rank_choice.json",
     params:
         rank_rule=config["rank_rule"],
+        null_index=NULL_INDEX,
     log:
         "logs/{dataset}/select.log",
     benchmark:
@@ -28,10 +30,12 @@ rule annotate:
         prepared="results/{dataset}/prepared.h5ad",
         runs=per_rank("results/{dataset}/rank_{rank}/runs.npz"),
         summaries=per_rank("results/{dataset}/rank_{rank}/summary.npz"),
+        null=null_summaries,
     output:
         "results/{dataset}/bionmf.h5ad",
     params:
         survey=SURVEY,
+        null_index=NULL_INDEX,
     log:
         "logs/{dataset}/annotate.log",
     benchmark:

@@ -26,7 +26,7 @@ SCHEMA = yaml.safe_load((REPO / "config" / "schema" / "config.schema.yaml").read
 # Small but real: Brunet's stopping rule with a short stability window, so both data sets take
 # seconds per job on 2 cores.
 SOLVER = {"max_iter": 400, "check_interval": 10, "n_stable": 10}
-SURVEY = {"ranks": [2, 3], "n_runs": 6, "runs_per_job": 3, "random_state": 7, "solver": SOLVER}
+SURVEY = {"ranks": [2, 3], "n_runs": 6, "runs_per_job": 3, "random_state": 7, "n_permutations": 1, "solver": SOLVER}
 
 
 def _medulloblastoma() -> dict:
@@ -78,8 +78,10 @@ def _outputs(name: str, ranks) -> list[str]:
         files += [f"{base}/rank_{k}/{f}" for f in ("runs.npz", "summary.npz", "consensus.tsv")]
         files += [f"{base}/signatures/rank_{k}_scores.tsv", f"{base}/signatures/rank_{k}.gmt",
                   f"{base}/plots/consensus_rank_{k}.png"]
-        files += [f"{base}/runs/rank_{k}/runs_{a}-{b}.npz" for a, b in wf.run_chunks(SURVEY["n_runs"],
-                                                                                    SURVEY["runs_per_job"])]
+        chunks = wf.run_chunks(SURVEY["n_runs"], SURVEY["runs_per_job"])
+        files += [f"{base}/runs/rank_{k}/runs_{a}-{b}.npz" for a, b in chunks]
+        files += [f"{base}/null/permutation_0/rank_{k}/runs_{a}-{b}.npz" for a, b in chunks]
+        files += [f"{base}/null/permutation_0/rank_{k}/summary.npz"]
     return files
 
 
@@ -110,6 +112,7 @@ def test_every_output_is_written(survey):
         assert table["chosen"].sum() == 1 and table.index[table["chosen"]][0] == choice["rank"]
         assert (table["n_runs"] == SURVEY["n_runs"]).all()
         assert table["cophenetic"].between(0, 1).all()
+        assert table["null_cophenetic"].between(0, 1).all()  # the permuted-data survey (n_permutations)
 
         clusters = pd.read_csv(survey / f"results/{name}/clusters.tsv", sep="\t", index_col="sample")
         assert len(clusters) == n_samples
@@ -142,7 +145,7 @@ def test_results_equal_tl_nmf(survey):
     adata = bionmf.datasets.golub()
     bionmf.pp.normalize(adata, preset="bulk")
     bionmf.tl.nmf(adata, ranks=SURVEY["ranks"], n_runs=SURVEY["n_runs"], random_state=SURVEY["random_state"],
-                  verbose=False, **SOLVER)
+                  n_permutations=SURVEY["n_permutations"], verbose=False, **SOLVER)
     result = ad.read_h5ad(survey / "results/golub/bionmf.h5ad")
 
     np.testing.assert_array_equal(result.obsm["X_nmf"], adata.obsm["X_nmf"])
@@ -154,7 +157,8 @@ def test_results_equal_tl_nmf(survey):
         {k: (list(v) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in theirs["params"].items()}
     assert ours["rank"] == theirs["rank"]
     assert dict(ours["rank_rules"]) == dict(theirs["rank_rules"])
-    pd.testing.assert_frame_equal(ours["metrics"], theirs["metrics"], check_dtype=False)
+    for table in ("metrics", "null_metrics", "null_metrics_permutations"):
+        pd.testing.assert_frame_equal(ours[table], theirs[table], check_dtype=False)
     for field in ("consensus", "clusters", "basis", "coefficients"):
         assert sorted(ours[field]) == sorted(theirs[field])
         for k in theirs[field]:
@@ -176,12 +180,14 @@ def test_report_and_lint(survey):
 def test_changed_grid_or_runs_reuse_finished_jobs(survey):
     """A larger rank grid or more runs plan only the new factorizations, and running keeps the old ones."""
     more_runs = _job_counts(_ok(_snakemake(survey, "--dry-run", config=_config(n_runs=9))))
-    assert more_runs["factorize"] == 2 * 2  # per data set and rank, the one new chunk of runs 6-8
+    # per data set and rank, the one new chunk of runs 6-8, on the data and on the permutation
+    assert more_runs["factorize"] == more_runs["factorize_null"] == 2 * 2
     assert "prepare" not in more_runs
 
     config = _config(ranks=[2, 3, 4])
     plan = _job_counts(_ok(_snakemake(survey, "--dry-run", config=config)))
-    assert plan["factorize"] == 2 * 2 and plan["consensus"] == 2  # rank 4 of each data set
+    assert plan["factorize"] == plan["factorize_null"] == 2 * 2  # rank 4 of each data set
+    assert plan["consensus"] == plan["consensus_null"] == 2
     assert "prepare" not in plan
 
     kept = {p: p.stat().st_mtime_ns for pattern in ("runs_*.npz", "summary.npz")
@@ -287,23 +293,32 @@ def test_job_resources_grow_with_the_work():
 def test_chunked_rule_bodies_equal_one_survey():
     """factorize_chunk + consensus_rank + annotate_survey == tl.nmf, in process."""
     config = {"ranks": [2, 3], "n_runs": 5, "algorithm": "brunet", "random_state": 3, "rank_rule": "largest_drop",
-              "key_added": "nmf", "solver": {"max_iter": 200, "check_interval": 10, "n_stable": 5}}
+              "key_added": "nmf", "n_permutations": 2,
+              "solver": {"max_iter": 200, "check_interval": 10, "n_stable": 5}}
     adata = bionmf.datasets.golub()[:, :400].copy()
     bionmf.pp.normalize(adata, preset="bulk")
-    runs, summaries = [], []
+    runs, summaries, null = [], [], []
     for k in config["ranks"]:
-        chunks = [wf.factorize_chunk(adata, rank=k, runs=range(a, b), config=config, n_jobs=1)
-                  for a, b in wf.run_chunks(5, 2)]
-        merged, summary = wf.consensus_rank(adata, chunks[::-1], config=config)
-        runs.append(merged)
-        summaries.append(summary)
-    table, choice = wf.rank_table(summaries, rank_rule="largest_drop")
-    ours = wf.annotate_survey(adata.copy(), runs, summaries, config=config)
+        for permutation in (None, 0, 1):
+            chunks = [wf.factorize_chunk(adata, rank=k, runs=range(a, b), config=config, n_jobs=1,
+                                         permutation=permutation)
+                      for a, b in wf.run_chunks(5, 2)]
+            merged, summary = wf.consensus_rank(adata, chunks[::-1], config=config, permutation=permutation)
+            if permutation is None:
+                runs.append(merged)
+                summaries.append(summary)
+            else:
+                null.append((permutation, summary))
+    table, choice = wf.rank_table(summaries, rank_rule="largest_drop", null=wf.null_table(null))
+    ours = wf.annotate_survey(adata.copy(), runs, summaries, config=config, null=wf.null_table(null))
     theirs = bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=5, random_state=3, verbose=False, copy=True, n_jobs=1,
-                           **config["solver"])
+                           n_permutations=2, **config["solver"])
     assert ours.uns["nmf"]["params"] == theirs.uns["nmf"]["params"]
     assert choice["rank"] == theirs.uns["nmf"]["rank"] == table.index[table["chosen"]][0]
-    pd.testing.assert_frame_equal(table.drop(columns="chosen"), theirs.uns["nmf"]["metrics"])
+    pd.testing.assert_frame_equal(table[theirs.uns["nmf"]["metrics"].columns], theirs.uns["nmf"]["metrics"])
+    assert np.allclose(table["null_cophenetic"], theirs.uns["nmf"]["null_metrics"]["cophenetic"])
+    for field in ("null_metrics", "null_metrics_permutations"):
+        pd.testing.assert_frame_equal(ours.uns["nmf"][field], theirs.uns["nmf"][field])
     np.testing.assert_array_equal(ours.obsm["X_nmf"], theirs.obsm["X_nmf"])
     for k in ("2", "3"):
         np.testing.assert_array_equal(ours.uns["nmf"]["consensus"][k], theirs.uns["nmf"]["consensus"][k])

@@ -10,5 +10,6 @@ with wf.job_log(snakemake.log[0], threads=snakemake.threads):
         wf.load_runs(snakemake.input.runs),
         wf.load_summaries(snakemake.input.summaries),
         config=snakemake.params.survey,
+        null=wf.null_table(zip(snakemake.params.null_index, wf.load_summaries(snakemake.input.null))),
     )
     adata.write_h5ad(snakemake.output[0])

@@ -1,4 +1,4 @@
-"""Rule factorize: runs start..stop-1 of one rank on the prepared data set."""
+"""Rule factorize(_null): runs start..stop-1 of one rank on the prepared data (or a permutation)."""
 
 import anndata as ad
 
@@ -11,5 +11,6 @@ with wf.job_log(snakemake.log[0], threads=snakemake.threads):
         runs=range(int(snakemake.wildcards.start), int(snakemake.wildcards.stop)),
         config=snakemake.params.solver,
         n_jobs=snakemake.threads,
+        permutation=snakemake.params.permutation,
     )
     runs.save(snakemake.output[0])
