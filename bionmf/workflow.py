@@ -71,6 +71,39 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
         if is_bundled(spec["path"]) and bundled_name(spec["path"]) not in BUNDLED_SHAPES:
             raise ValueError(f"config['datasets'][{name!r}]['path']: unknown bundled data set "
                              f"{spec['path']!r}; bundled: {', '.join(BUNDLED_PREFIX + b for b in BUNDLED_SHAPES)}")
+        _check_options(name, spec, workdir)
+
+
+#: The reader :func:`bionmf.io.read` hands each format to; its keywords are the ``read`` options.
+_READERS = {"gct": "read_gct", "table": "read_table", "h5ad": "read_h5ad", "10x_h5": "read_10x", "10x_mtx": "read_10x"}
+
+
+def _check_options(name: str, spec: Mapping, workdir: Path) -> None:
+    """The ``read`` and ``normalize`` options of a data set entry are keywords their functions take."""
+    import difflib
+    import inspect
+
+    where = f"config['datasets'][{name!r}]"
+    checks = []
+    if spec.get("read"):
+        if is_bundled(spec["path"]):
+            raise ValueError(f"{where}['read']: bundled data sets take no read options")
+        try:
+            format = spec.get("format") or io.detect_format(workdir / spec["path"])
+        except ValueError as error:
+            raise ValueError(f"{where}['format']: {error}") from None
+        reader = getattr(io, _READERS[format])
+        allowed = [p for p in inspect.signature(reader).parameters if p != "path"]
+        checks.append(("read", spec["read"], allowed, f"bionmf.io.{reader.__name__} ({format} files)"))
+    if spec.get("normalize"):
+        allowed = [p for p in inspect.signature(pp.normalize).parameters if p not in ("adata", "preset", "copy")]
+        checks.append(("normalize", spec["normalize"], allowed, "bionmf.pp.normalize"))
+    for key, options, allowed, function in checks:
+        for option in options:
+            if option not in allowed:
+                close = difflib.get_close_matches(str(option), allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"its options: {', '.join(allowed)}"
+                raise ValueError(f"{where}[{key!r}]: {function} has no option {option!r}; {hint}")
 
 
 def config_errors(config: Mapping, schema: Mapping) -> list[str]:

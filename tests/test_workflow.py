@@ -204,11 +204,9 @@ def test_changed_grid_or_runs_reuse_finished_jobs(survey):
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"rnaks": [2, 3]}, "'rnaks'; did you mean 'ranks'?"),
-        ({"datasets": {"golub": {"path": "bundled:golub", "prest": "bulk"}}}, "'prest'; did you mean 'preset'?"),
+        ({"rnaks": [2, 3]}, "config: unknown key 'rnaks'; did you mean 'ranks'?"),
         ({"datasets": {"mine": {"path": "data/missing.tsv"}}}, "config['datasets']['mine']['path']: input file"),
         ({"ranks": [1, 2]}, "config['ranks'][0]: 1 is less than the minimum of 2"),
-        ({"n_runs": "many"}, "config['n_runs']: 'many' is not of type 'integer'"),
     ],
 )
 def test_bad_config_fails_before_any_job(tmp_path, change, named):
@@ -253,6 +251,10 @@ def test_config_errors_name_the_key():
     assert "config: unknown key 'algoritm'; did you mean 'algorithm'?" in errors
     assert "config['datasets']['a']: unknown key 'fromat'; did you mean 'format'?" in errors
     assert any(e.startswith("config['n_runs']: 0 is less than the minimum of 1") for e in errors)
+    assert wf.config_errors({"random_state": "seven", "solver": {"dtype": "float16"}}, SCHEMA) == [
+        "config['random_state']: 'seven' is not of type 'integer'",
+        "config['solver']['dtype']: 'float16' is not one of ['float32', 'float64']",
+    ]
 
 
 def test_check_config_semantic_errors(tmp_path):
@@ -266,6 +268,22 @@ def test_check_config_semantic_errors(tmp_path):
     with pytest.raises(ValueError, match=r"\['read.genes'\]: input file genes.txt does not exist"):
         (tmp_path / "m.txt").write_text("1\t2\n")
         wf.check_config({**base, "datasets": {"x": {"path": "m.txt", "read": {"genes": "genes.txt"}}}},
+                        workdir=tmp_path)
+
+
+def test_check_config_read_and_normalize_options(tmp_path):
+    base = {"ranks": [2], "n_runs": 4, "runs_per_job": 2, "algorithm": "brunet", "random_state": 0,
+            "rank_rule": "largest_drop", "solver": {}}
+    (tmp_path / "m.tsv").write_text("g\ta\tb\tc\nx\t1\t2\t3\n")
+    good = {"path": "m.tsv", "read": {"header": True, "transpose": True}, "normalize": {"n_top_genes": 10}}
+    wf.check_config({**base, "datasets": {"m": good}}, workdir=tmp_path)
+    with pytest.raises(ValueError, match=r"\['read'\]: bionmf.io.read_table \(table files\) has no option 'hedaer'; "
+                                         r"did you mean 'header'\?"):
+        wf.check_config({**base, "datasets": {"m": {**good, "read": {"hedaer": False}}}}, workdir=tmp_path)
+    with pytest.raises(ValueError, match=r"\['normalize'\]: bionmf.pp.normalize has no option 'n_top'"):
+        wf.check_config({**base, "datasets": {"m": {**good, "normalize": {"n_top": 5}}}}, workdir=tmp_path)
+    with pytest.raises(ValueError, match=r"\['read'\]: bundled data sets take no read options"):
+        wf.check_config({**base, "datasets": {"g": {"path": "bundled:golub", "read": {"header": False}}}},
                         workdir=tmp_path)
 
 
