@@ -9,7 +9,9 @@ same :func:`bionmf.tl.store_survey`.
 
 from __future__ import annotations
 
+import difflib
 import gzip
+import inspect
 import json
 import logging
 import math
@@ -47,16 +49,16 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
     """Checks the JSON schema cannot express; a ValueError naming the key, before any job runs.
 
     The schema (``config/schema/config.schema.yaml``) has already rejected unknown keys and wrong
-    types. Here: every input file exists, the solver options go together, and the rank grid has
-    no rank below 2 (repeated for configs that skipped the schema).
+    types. Here: every input file exists, bundled data sets exist, the ``read`` and ``normalize``
+    options of each data set are keywords of the functions they go to, the solver options go
+    together, and the rank grid has no rank below 2 (repeated for configs that skipped the
+    schema).
     """
     workdir = Path(workdir)
     ranks = config.get("ranks", [])
     low = [k for k in ranks if k < 2]
     if low:
         raise ValueError(f"config['ranks']: {low} below 2; consensus clustering needs ranks >= 2")
-    if config["runs_per_job"] > config["n_runs"]:
-        logger.debug("runs_per_job %d > n_runs %d: one job per rank", config["runs_per_job"], config["n_runs"])
     try:
         solver_options(config)
     except ValueError as error:
@@ -80,9 +82,6 @@ _READERS = {"gct": "read_gct", "table": "read_table", "h5ad": "read_h5ad", "10x_
 
 def _check_options(name: str, spec: Mapping, workdir: Path) -> None:
     """The ``read`` and ``normalize`` options of a data set entry are keywords their functions take."""
-    import difflib
-    import inspect
-
     where = f"config['datasets'][{name!r}]"
     checks = []
     if spec.get("read"):
@@ -111,8 +110,6 @@ def config_errors(config: Mapping, schema: Mapping) -> list[str]:
 
     Unknown keys get a "did you mean" from the keys the schema allows at that place.
     """
-    import difflib
-
     from jsonschema import Draft202012Validator
 
     messages = []
