@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from typing import Literal
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ def read_table(
     transpose: bool | None = None,
     sep: str | None = None,
     header: bool = True,
-    index_col: int | str | None = 0,
+    index_col: int | str | None | Literal["auto"] = "auto",
     meta_columns: Sequence[str] = (),
     genes=None,
     var_names: Sequence[str] | None = None,
@@ -69,7 +70,9 @@ def read_table(
         R's ``write.table`` writes) is understood.
     index_col
         Column (position or name) holding the row names; ``None`` when the rows are not named,
-        as in the Golub and medulloblastoma data files.
+        as in the Golub and medulloblastoma data files. ``'auto'``: ``None`` for a file without
+        header whose row names are given (``genes=``/``var_names=``, or ``obs_names=`` with
+        ``transpose=False``), else the first column.
     meta_columns
         Names of further non-numeric columns describing the rows (e.g. a gene symbol), kept as
         ``var`` (or ``obs``) columns. A column named ``Description`` is recognized without being
@@ -101,11 +104,14 @@ def read_table(
         raise ValueError("give the gene names either as genes= (a file) or var_names=, not both")
     if sep is None:
         sep = default_sep(path)
+    if index_col == "auto":
+        rows_named = (genes is not None or var_names is not None) if genes_are_rows else obs_names is not None
+        index_col = None if (not header and rows_named) else 0
     with open_text(path) as handle:
         try:
             frame = pd.read_csv(handle, sep=sep, header=0 if header else None, index_col=index_col,
-                                na_values=NA_VALUES, keep_default_na=False, skip_blank_lines=True, float_precision="round_trip",
-                                quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
+                                na_values=NA_VALUES, keep_default_na=False, skip_blank_lines=True,
+                                float_precision="round_trip", quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
         except pd.errors.EmptyDataError:
             raise ValueError(f"{source} is empty") from None
         except pd.errors.ParserError as error:
@@ -113,7 +119,7 @@ def read_table(
         except (KeyError, IndexError, ValueError) as error:
             raise ValueError(f"{source}: cannot use index_col={index_col!r} ({error})") from None
     if header:
-        frame.columns = pd.Index([str(c).strip() for c in frame.columns])
+        frame.columns = _header_as_written(path, sep, frame, index_col)
     meta = [c for c in frame.columns if str(c).lower() == "description" and c not in meta_columns]
     meta += list(meta_columns)
     missing = [c for c in meta if c not in frame.columns]
@@ -137,7 +143,8 @@ def read_table(
     col_annotation = col_names.annotation
     values.index = row_names.index
     values.columns = col_names.index
-    block = numeric_block(values, source, row_kind=row_kind, col_kind=col_kind).astype(dtype, copy=False)
+    block = numeric_block(values, source, row_kind=row_kind, col_kind=col_kind,
+                          meta_hint=True).astype(dtype, copy=False)
 
     row_frame = pd.DataFrame(index=row_names.index)
     for c in meta:
@@ -153,6 +160,22 @@ def read_table(
     if genes_are_rows:
         return ad.AnnData(X=np.ascontiguousarray(block.T), obs=col_frame, var=row_frame)
     return ad.AnnData(X=block, obs=row_frame, var=col_frame)
+
+
+def _header_as_written(path, sep: str, frame: pd.DataFrame, index_col) -> pd.Index:
+    """Column names as the header line has them: pandas renames repeats (``A``, ``A.1``), which
+    would hide duplicate sample names."""
+    with open_text(path) as handle:
+        line = handle.readline()
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    raw = [field.strip() for field in next(csv.reader([line.rstrip("\r\n")], delimiter=sep, quoting=quoting))]
+    n = frame.shape[1]
+    if index_col is not None and len(raw) == n + 1:
+        position = index_col if isinstance(index_col, int) else raw.index(str(index_col))
+        raw = raw[:position] + raw[position + 1:]
+    if len(raw) != n:  # a layout pandas understood differently; keep its names
+        return pd.Index([str(c).strip() for c in frame.columns])
+    return pd.Index(raw)
 
 
 class _Names:

@@ -15,8 +15,10 @@ from matplotlib.lines import Line2D
 from . import _utils as U
 from ._metagenes import RAW_SCALE_MAX, sample_layout
 
+MAX_BARS = 600  # above this many samples the proportions are drawn as stepped bands, not bars
 
-def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str]:
+
+def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str, str]:
     """The first two coordinates of ``obsm[basis]`` (``"pca"`` finds ``X_pca``), or a PCA of log1p X.
 
     The PCA is computed here (scanpy's ``pp.pca`` on log1p of raw-scale data, else on X as is)
@@ -27,7 +29,7 @@ def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str]:
             coords = np.asarray(adata.obsm[name])
             if coords.ndim != 2 or coords.shape[1] < 2:
                 raise ValueError(f"obsm[{name!r}] needs at least 2 columns, has shape {coords.shape}")
-            return coords[:, :2], name.removeprefix("X_").upper()
+            return coords[:, :2], name.removeprefix("X_").upper(), ""
     if basis not in ("pca", "X_pca"):
         raise ValueError(f"basis {basis!r}: adata.obsm has neither {basis!r} nor 'X_{basis}'; keys: {list(adata.obsm)}")
     import scanpy as sc
@@ -38,7 +40,7 @@ def embedding(adata: ad.AnnData, basis: str) -> tuple[np.ndarray, str]:
         X = X.log1p() if sp.issparse(X) else np.log1p(np.asarray(X, dtype=np.float64))
     n_comps = min(2, min(adata.shape) - 1)
     coords = sc.pp.pca(X.astype(np.float32) if not sp.issparse(X) else X.astype(np.float32), n_comps=n_comps)
-    return np.asarray(coords)[:, :2], "PC (log1p)" if big else "PC"
+    return np.asarray(coords)[:, :2], "PC", " (PCA of log1p X)" if big else " (PCA of X)"
 
 
 def clusters(
@@ -59,7 +61,8 @@ def clusters(
     and opacity grow with membership strength, the proportion of the sample's modelled
     expression coming from its cluster's metagene (weak, mixed samples are small and pale).
     Right (``proportions=True``): one stacked bar per sample of its metagene proportions,
-    samples grouped by cluster, strongest members first, in the same colours.
+    samples grouped by cluster, strongest members first, in the same colours (stepped bands
+    of the same values above 600 samples, which draw much faster).
 
     Parameters
     ----------
@@ -87,7 +90,7 @@ def clusters(
     survey, k, clusters_, P, strength, order = sample_layout(adata, key, rank)
     if ax is not None and proportions:
         raise ValueError("ax= holds one panel: pass proportions=False with it")
-    coords, axis_name = embedding(adata, basis)
+    coords, axis_name, note = embedding(adata, basis)
     palette = U.cluster_palette(k)
     n = adata.n_obs
     size = (120.0 if n <= 100 else 40.0 if n <= 1000 else 12.0) if size is None else float(size)
@@ -106,7 +109,7 @@ def clusters(
     colors[:, 3] = 0.25 + 0.75 * rel
     ax.scatter(coords[draw, 0], coords[draw, 1], s=size * (0.2 + 0.8 * rel[draw]), c=colors[draw],
                edgecolors="none")
-    ax.set_xlabel(f"{axis_name} 1")
+    ax.set_xlabel(f"{axis_name} 1{note}")
     ax.set_ylabel(f"{axis_name} 2")
     ax.set_title(f"Consensus clusters, rank {k} ({n} samples)", fontsize=11)
     ax.set_label("embedding")
@@ -122,7 +125,11 @@ def clusters(
     x = np.arange(n)
     bottom = np.zeros(n)
     for a in range(k):
-        bx.bar(x, P[order, a], bottom=bottom, width=1.0, color=palette[a], label=f"metagene {a}", lw=0)
+        if n <= MAX_BARS:
+            bx.bar(x, P[order, a], bottom=bottom, width=1.0, color=palette[a], label=f"metagene {a}", lw=0)
+        else:  # one bar patch per sample gets slow for thousands of cells: one stepped band per metagene
+            bx.fill_between(x, bottom, bottom + P[order, a], step="mid", color=palette[a], label=f"metagene {a}",
+                            lw=0)
         bottom += P[order, a]
     bx.set_xlim(-0.5, n - 0.5)
     bx.set_ylim(0, 1)
@@ -133,9 +140,13 @@ def clusters(
     for b in bounds:
         bx.axvline(b, color="black", lw=1.0)
     starts = np.concatenate([[0], np.ceil(bounds).astype(int), [n]])
-    for a, (s, e) in enumerate(zip(starts[:-1], starts[1:])):
-        bx.text((s + e - 1) / 2, 1.01, f"cluster {clusters_[order][s]}", ha="center", va="bottom", fontsize=8,
-                transform=bx.get_xaxis_transform())
+    for s, e in zip(starts[:-1], starts[1:]):
+        # name wide groups in full, narrow ones by number, and leave slivers unnamed so labels never collide
+        width = (e - s) / n
+        if width >= 0.025:
+            text = f"cluster {clusters_[order][s]}" if width >= 0.12 else str(clusters_[order][s])
+            bx.text((s + e - 1) / 2, 1.01, text, ha="center", va="bottom", fontsize=8,
+                    transform=bx.get_xaxis_transform())
     bx.set_xlabel("samples, grouped by consensus cluster")
     bx.set_title("Metagene proportions per sample", fontsize=11, pad=16)
     bx.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)

@@ -9,7 +9,6 @@ import anndata as ad
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
-from scipy.cluster.hierarchy import dendrogram
 
 from ..core.consensus import consensus_linkage
 from ..core.metrics import silhouette_samples
@@ -68,7 +67,7 @@ def consensus(
     C = np.asarray(survey["consensus"][str(k)], dtype=np.float64)
     clusters = np.asarray(survey["clusters"][str(k)])
     Z = consensus_linkage(C)
-    order = np.asarray(dendrogram(Z, no_plot=True)["leaves"])
+    order = U.tree_order(Z)
     n = C.shape[0]
 
     tracks = [U.cluster_track(clusters, k, "consensus cluster")]
@@ -80,15 +79,15 @@ def consensus(
     track_h = 0.22
     heat = 6.0
     if figsize is None:
-        figsize = (heat + 2.6 + (1.2 if show_names else 0), heat + 1.2 + track_h * len(tracks) + (1.0 if show_names else 0))
+        names_room = 1.1 if show_names else 0.0
+        figsize = (heat + 2.6 + names_room, heat + 1.2 + track_h * len(tracks) + names_room)
     fig = plt.figure(figsize=figsize)
     heights = [1.0] + [track_h] * len(tracks) + [heat]
     gs = fig.add_gridspec(len(heights), 2, height_ratios=heights, width_ratios=[heat, 2.2],
                           hspace=0.06, wspace=0.05)
 
     ax_d = fig.add_subplot(gs[0, 0])
-    dendrogram(Z, ax=ax_d, no_labels=True, link_color_func=lambda _: "0.25")
-    ax_d.set_xlim(0, 10 * n)  # scipy puts leaf i at x = 10 i + 5: align with heatmap cells
+    U.draw_tree(ax_d, Z, order)
     ax_d.axis("off")
     ax_d.set_label(U.DENDROGRAM)
     coph = survey["metrics"].loc[k, "cophenetic"]

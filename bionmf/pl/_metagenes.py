@@ -18,6 +18,7 @@ from ..tl._signatures import compute_signatures
 from . import _utils as U
 
 RAW_SCALE_MAX = 50.0  # data whose maximum exceeds this are taken as raw scale and log1p-transformed
+MAX_GENE_LABELS = 120  # the signature heatmap names its genes up to this many rows
 
 
 def sample_layout(adata: ad.AnnData, key: str, rank: int | None):
@@ -29,22 +30,33 @@ def sample_layout(adata: ad.AnnData, key: str, rank: int | None):
     return survey, k, clusters, P, strength, U.cluster_order(clusters, strength)
 
 
-def signature_table(adata: ad.AnnData, *, key: str, rank: int, signatures: str | None, n_genes: int) -> pd.DataFrame:
+def signature_table(
+    adata: ad.AnnData, *, key: str, rank: int, signatures: str | None, n_genes: int
+) -> tuple[pd.DataFrame, str]:
     """The first ``n_genes`` genes of each metagene's signature at ``rank``.
 
     Read from ``uns[signatures]`` (default ``f"{key}_signatures"``) when it holds this rank;
-    otherwise computed with the Kim & Park method, leaving ``adata`` untouched.
+    otherwise computed, leaving ``adata`` untouched, with the Kim & Park method or, when that
+    selects no gene at all, the top genes by loading. Also returns the method used.
     """
     name = f"{key}_signatures" if signatures is None else signatures
     stored = adata.uns.get(name)
     if stored is not None and int(stored["params"]["rank"]) == rank and stored["params"]["key"] == key:
-        table = stored["table"]
+        table, method = stored["table"], stored["params"]["method"]
+        if table.empty:
+            raise ValueError(
+                f"uns[{name!r}] holds no signature gene (method {method!r}); run bionmf.tl.signatures with "
+                "method='contribution' or 'loading'"
+            )
     elif signatures is not None and stored is None:
         raise ValueError(f"adata.uns has no {signatures!r}; run bionmf.tl.signatures(adata, key_added={signatures!r})")
     else:
-        table = compute_signatures(adata, rank=rank, key=key, method="kim")["table"]
+        table, method = compute_signatures(adata, rank=rank, key=key, method="kim")["table"], "kim"
+        if table.empty:
+            table = compute_signatures(adata, rank=rank, key=key, method="loading", n_top=n_genes)["table"]
+            method = "loading"
     table = table.sort_values(["metagene", "order"])
-    return table[table["order"] <= n_genes]
+    return table[table["order"] <= n_genes], method
 
 
 def gene_labels(adata: ad.AnnData, genes, gene_symbols: str | None) -> list[str]:
@@ -89,7 +101,8 @@ def metagenes(
         ``obs`` column(s) to draw as tracks over the samples.
     signatures
         ``key_added`` of :func:`bionmf.tl.signatures` to take genes from (default
-        ``f"{key}_signatures"`` when it holds this rank, else the Kim & Park selection).
+        ``f"{key}_signatures"`` when it holds this rank, else the Kim & Park selection computed
+        here, or the top genes by loading when Kim & Park selects none).
     n_genes
         Signature genes per metagene in the basismap.
     gene_symbols
@@ -106,7 +119,7 @@ def metagenes(
     """
     survey, k, clusters, P, strength, order = sample_layout(adata, key, rank)
     columns = U.check_obs_columns(adata, annotate)
-    table = signature_table(adata, key=key, rank=k, signatures=signatures, n_genes=n_genes)
+    table, method = signature_table(adata, key=key, rank=k, signatures=signatures, n_genes=n_genes)
     W = np.asarray(survey["basis"][str(k)], dtype=np.float64)
     gene_idx = adata.var_names.get_indexer(table["gene"])
     shares = F.shares(F.scale_basis(W[W.sum(axis=1) > 0]))
@@ -144,8 +157,6 @@ def metagenes(
     counts = table.groupby("metagene", observed=False).size()
     for b in np.cumsum(counts.to_numpy())[:-1]:
         ax_w.axvline(b - 0.5, color="black", lw=0.8)
-    method = adata.uns.get(f"{key}_signatures", {}).get("params", {}).get("method", "kim") if signatures is None else \
-        adata.uns[signatures]["params"]["method"]
     ax_w.set_title(f"Basis W (basismap): top {n_genes} signature genes per metagene ({method})",
                    fontsize=11, loc="left")
     ax_w.set_xlabel(f"signature genes, grouped by metagene ({g})", fontsize=9)
@@ -187,7 +198,8 @@ def signatures(
         ``key_added`` of the survey.
     signatures
         ``key_added`` of :func:`bionmf.tl.signatures` (default: ``f"{key}_signatures"`` when
-        it holds this rank, else the Kim & Park selection computed here).
+        it holds this rank, else the Kim & Park selection computed here, or the top genes by
+        loading when Kim & Park selects none).
     n_genes
         Genes per metagene.
     annotate
@@ -213,7 +225,7 @@ def signatures(
     """
     survey, k, clusters, P, strength, order = sample_layout(adata, key, rank)
     columns = U.check_obs_columns(adata, annotate)
-    table = signature_table(adata, key=key, rank=k, signatures=signatures, n_genes=n_genes)
+    table, method = signature_table(adata, key=key, rank=k, signatures=signatures, n_genes=n_genes)
     if layer is not None and layer not in adata.layers:
         raise ValueError(f"layer {layer!r} not found; adata.layers has {list(adata.layers)}")
     X = adata.X if layer is None else adata.layers[layer]
@@ -231,13 +243,17 @@ def signatures(
 
     tracks = [U.cluster_track(clusters, k, "consensus cluster")] + U.obs_tracks(adata, columns)
     g, n = Z.shape
-    label_genes = g <= U.MAX_TICK_LABELS
-    heat_h = max(3.0, min(0.16 * g, 9.0))
-    fig = plt.figure(figsize=(10.5 + (1.8 if label_genes else 0), heat_h + 0.25 * len(tracks) + 1.6))
+    # rows are given the height a label needs, so gene names stay readable up to MAX_GENE_LABELS
+    label_genes = g <= MAX_GENE_LABELS
+    heat_h = max(3.0, min(0.14 * g, 14.0))
+    names = gene_labels(adata, table["gene"], gene_symbols)
+    # room for the gene names: about 0.06 inch per character at 7 points
+    label_w = 0.06 * max(len(t) for t in names) + 0.3 if label_genes else 0.05
+    fig = plt.figure(figsize=(10.5 + label_w, heat_h + 0.25 * len(tracks) + 1.6))
     heights = [0.25] * len(tracks) + [heat_h]
-    # columns: gene track, heatmap, room for gene names, colour bar and legends
+    # columns: gene track, heatmap, gene names, colour bar and legends
     gs = fig.add_gridspec(len(heights), 4, height_ratios=heights,
-                          width_ratios=[0.18, 8.0, 1.8 if label_genes else 0.05, 1.8], hspace=0.06, wspace=0.04)
+                          width_ratios=[0.18, 8.0, label_w, 1.8], hspace=0.06, wspace=0.04)
     for i, track in enumerate(tracks):
         track.draw(fig.add_subplot(gs[i, 1]), order)
     gene_meta = U.cluster_track(table["metagene"].astype(int).to_numpy(), k, "metagene")
@@ -252,9 +268,8 @@ def signatures(
     U.sample_ticks(ax, adata.obs_names[order].astype(str), axis="x")
     if label_genes:
         ax.yaxis.tick_right()
-        U.sample_ticks(ax, gene_labels(adata, table["gene"], gene_symbols), axis="y")
-        ax.yaxis.set_label_position("right")
-        ax.tick_params(axis="y", labelsize=7 if g > 30 else 8)
+        ax.set_yticks(np.arange(g))
+        ax.set_yticklabels(names, fontsize=7)
     else:
         ax.set_yticks([])
     counts = table.groupby("metagene", observed=False).size()
@@ -266,7 +281,7 @@ def signatures(
     cax = side[0].subgridspec(2, 1, height_ratios=[0.25, 1.0])[0]
     U.colorbar(fig, im, fig.add_subplot(cax), "z-score" + (" of log1p" if log1p else ""), orientation="horizontal")
     fig.axes[0].set_title(
-        f"Signature genes, rank {k}: top {n_genes} per metagene ({g} genes x {n} samples)",
+        f"Signature genes, rank {k}: top {n_genes} per metagene by {method} ({g} genes x {n} samples)",
         fontsize=11, loc="left", pad=8,
     )
     return U.finish(fig, show=show, save=save)

@@ -108,12 +108,12 @@ def rank_metrics(
                Line2D([], [], color=CHOSEN_COLOR, marker="*", ms=12, ls="--", label=f"chosen rank ({chosen})")]
     if null_table is not None:
         handles.insert(1, Line2D([], [], color=NULL_COLOR, marker="s", ls="--",
-                                 label=f"permuted data ({n_perm} permutations)"))
+                                 label=f"permuted data (mean, band: range of {n_perm} permutations)"))
     fig.legend(handles=handles, loc="upper right", ncol=len(handles), frameon=False, fontsize=9,
                bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(f"Rank survey, ranks {ranks.min()}-{ranks.max()}: chosen rank {chosen} (rule {rule})",
                  fontsize=12, x=0.01, ha="left", y=1.0)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if len(axes) > 3 else 0.93))
     return U.finish(fig, show=show, save=save)
 
 

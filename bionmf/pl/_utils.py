@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from scipy.cluster.hierarchy import dendrogram
+from scipy.cluster.hierarchy import leaves_list
 
 from ..core.consensus import consensus_linkage
 from ..tl._signatures import survey_entry
@@ -40,7 +41,38 @@ def survey_rank(adata: ad.AnnData, key: str, rank: int | None) -> tuple[dict, in
 
 def leaf_order(C: np.ndarray) -> np.ndarray:
     """Leaves of the average-linkage tree of 1 - C, left to right (the consensus heatmap order)."""
-    return np.asarray(dendrogram(consensus_linkage(C), no_plot=True)["leaves"])
+    return tree_order(consensus_linkage(C))
+
+
+def tree_order(Z: np.ndarray) -> np.ndarray:
+    """Leaves of linkage ``Z`` left to right, as scipy's ``dendrogram`` lays them out.
+
+    ``leaves_list`` is used rather than ``dendrogram(no_plot=True)``, which recurses once per
+    tree level and overflows Python's stack on the deep trees of large, stable consensus
+    matrices (thousands of cells with identical rows).
+    """
+    return np.asarray(leaves_list(Z))
+
+
+def draw_tree(ax: Axes, Z: np.ndarray, order: np.ndarray, *, color: str = "0.25") -> None:
+    """Draw linkage ``Z`` above leaves placed at x = 0..n-1 in ``order`` (aligned with heatmap cells).
+
+    Iterative, so trees of any depth draw; every merge is a U joining its two children at the
+    merge height, a node sitting midway between its children as in scipy's dendrogram.
+    """
+    n = Z.shape[0] + 1
+    x = np.empty(2 * n - 1)
+    y = np.zeros(2 * n - 1)
+    x[np.asarray(order)] = np.arange(n)
+    segments = []
+    for i, (a, b, h, _) in enumerate(Z):
+        a, b = int(a), int(b)
+        x[n + i] = (x[a] + x[b]) / 2.0
+        y[n + i] = h
+        segments.append([(x[a], y[a]), (x[a], h), (x[b], h), (x[b], y[b])])
+    ax.add_collection(LineCollection(segments, colors=color, linewidths=0.8))
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_ylim(0, max(float(Z[:, 2].max()) * 1.05, 1e-9) if len(Z) else 1.0)
 
 
 def metagene_proportions(W: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -190,9 +222,9 @@ def side_legends(fig: Figure, spec, tracks: Sequence[Track]) -> None:
     sub = spec.subgridspec(len(numeric) + 1, 1, height_ratios=[1.0] * len(numeric) + [max(1.0, 6.0 - len(numeric))],
                            hspace=0.1)
     for i, track in enumerate(numeric):
-        slot = fig.add_subplot(sub[i])
-        slot.axis("off")
-        track.legend(slot.inset_axes([0.0, 0.45, 0.8, 0.15]))
+        # a thin strip in the middle of the slot, label above it
+        strip = sub[i].subgridspec(3, 2, height_ratios=[1.2, 0.6, 1.0], width_ratios=[0.8, 0.2])[1, 0]
+        track.legend(fig.add_subplot(strip))
     ax = fig.add_subplot(sub[-1])
     ax.axis("off")
     if not categorical:
@@ -232,12 +264,3 @@ def colorbar(fig: Figure, mappable, cax: Axes, label: str, *, orientation: str =
     cb.set_label(label, fontsize=9)
     cb.ax.tick_params(labelsize=7)
     cax.set_label(f"{COLORBAR}:{label}")
-
-
-def axes_by_label(fig: Figure, prefix: str) -> list[Axes]:
-    """The axes of ``fig`` whose label starts with ``prefix`` (e.g. ``"track"``)."""
-    return [ax for ax in fig.axes if ax.get_label().startswith(prefix)]
-
-
-def cmap_listed(colors) -> ListedColormap:
-    return ListedColormap(colors)

@@ -17,8 +17,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ._utils import (
-    start,
-    subset_inplace,
     USE_KEY,
     column_mean_var,
     column_min_max,
@@ -29,6 +27,8 @@ from ._utils import (
     record_step,
     row_min_max,
     set_matrix,
+    start,
+    subset_inplace,
     use_mask,
 )
 from ._validate import NONFINITE_FIXES, describe_nonfinite
@@ -200,9 +200,9 @@ def threshold(
 ) -> ad.AnnData | None:
     """Clip values to ``[floor, ceiling]``, as microarray intensities are before NMF.
 
-    Affymetrix MAS5 intensities below about 20 are noise and the scanner saturates near 16000,
-    so Brunet et al. (2004) used data thresholded to 20..16000 (medulloblastoma) and the Golub
-    data floored at 20.
+    Low intensities of expression arrays are unreliable and high ones saturate; the data of
+    Brunet et al. (2004) were prepared so: the medulloblastoma set thresholded to 20..16000, the
+    Golub set floored at 20.
 
     Parameters
     ----------
@@ -417,7 +417,8 @@ def highly_variable_genes(
     ``None``, or the copy when ``copy=True``. Writes
 
     ``var[key_added]`` and ``var['highly_variable']``
-        ``True`` for the selected genes.
+        ``True`` for the ``n_top`` genes of highest normalized dispersion (ties in gene order;
+        scanpy itself would keep every gene tied at the cut-off).
     ``var['means']``, ``var['dispersions']``, ``var['dispersions_norm']``
         scanpy's statistics.
     ``uns['bionmf_preprocessing']``
@@ -438,8 +439,11 @@ def highly_variable_genes(
         view = ad.AnnData(X=X, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names))
     table = sc.pp.highly_variable_genes(view, n_top_genes=min(int(n_top), n_marked), flavor=flavor,
                                         inplace=False)
+    # scanpy keeps every gene tied at the cut-off; take exactly n_top, ties in gene order.
+    score = np.nan_to_num(table["dispersions_norm"].to_numpy(dtype=np.float64), nan=-np.inf)
+    chosen = np.argsort(-score, kind="stable")[:min(int(n_top), n_marked)]
     keep = np.zeros(adata.n_vars, dtype=bool)
-    keep[np.flatnonzero(current)[table["highly_variable"].to_numpy()]] = True
+    keep[np.flatnonzero(current)[chosen]] = True
     adata = start(adata, copy)
     for column in ("means", "dispersions", "dispersions_norm"):
         full = np.full(adata.n_vars, np.nan)

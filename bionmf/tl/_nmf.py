@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import time
 from collections.abc import Iterable, Mapping
 
 import anndata as ad
@@ -10,8 +11,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._logging import logger, progress
-from .._threads import solver_threads
+from .._logging import logger
+from .._threads import resolve_n_jobs, solver_threads
 from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
 from ..core.permutation import permutation_seed, permute_within_genes
 from ..core.rank_selection import DEFAULT_RULE, RULES, apply_all, choose_rank
@@ -66,10 +67,11 @@ def nmf(
         ``"brunet"`` (Kullback-Leibler multiplicative updates, the bulk default), ``"lee"``
         (Frobenius multiplicative updates) or ``"hals"`` (Frobenius HALS, fast on large data).
     rank_rule
-        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`: ``"largest_drop"``
-        (default: the rank before the largest fall of the cophenetic correlation),
+        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`:
+        ``"max_dispersion"`` (default: highest dispersion of the consensus, Kim & Park 2007; it
+        recovered planted ranks best on simulated data, see ``benchmarks/rank_rules.py``),
         ``"cophenetic_drop"`` (Brunet's: the first rank after which cophenetic falls),
-        ``"max_cophenetic"``, ``"min_pac"``, ``"max_dispersion"``, ``"max_silhouette"``. Every
+        ``"max_cophenetic"``, ``"min_pac"``, ``"max_silhouette"``, ``"largest_drop"``. Every
         rule's choice is recorded in ``uns[key_added]['rank_rules']``.
     random_state
         Seed (non-negative int). Run r of rank k is seeded by (random_state, k, r) alone.
@@ -94,8 +96,9 @@ def nmf(
     n_permutations
         Also run the same survey (ranks, runs, options) on this many copies of the data with
         each gene's values permuted across samples, the null model of Frigyesi & Hoglund (2008):
-        ranks whose metrics stand clear of the null's are supported by the data. Permutation p
-        is seeded by (random_state, p) alone. Costs (1 + n_permutations) times the survey.
+        ranks whose metrics stand clear of the null's are supported by the data. The shuffle of
+        permutation p is seeded by (random_state, p) alone, its runs as the real survey's. Costs
+        (1 + n_permutations) times the survey.
     verbose
         Log one line per rank at INFO level.
     copy
@@ -124,6 +127,7 @@ def nmf(
         DataFrame: ``permutation``, ``rank`` and every metric, one row per permutation and rank).
     """
     random_state = check_random_state(random_state)
+    n_jobs = resolve_n_jobs(n_jobs)
     options = SolverOptions(
         algorithm=algorithm,
         stop=stop,
@@ -154,25 +158,34 @@ def nmf(
         "n_permutations": int(n_permutations),
         **{k: v for k, v in options.to_dict().items() if v is not None},
     }
-    logger.info(
-        "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s",
-        X.shape[0], X.shape[1], params["ranks"], n_runs, algorithm,
-    )
+    if verbose:
+        logger.info(
+            "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s",
+            X.shape[0], X.shape[1], params["ranks"], n_runs, algorithm,
+        )
     runs: dict[int, RankRuns] = {}
     summaries: dict[int, RankSummary] = {}
+    start = time.perf_counter()
     with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
-        for k in progress(ranks, desc="rank", verbose=verbose):
+        for i, k in enumerate(ranks, start=1):
             runs[k] = run_rank(X, k, range(n_runs), random_state=random_state, options=options, batch_size=batch_size)
             summaries[k] = summarize_rank(X, runs[k])
             if verbose:
-                logger.info("rank %d: cophenetic %.4f", k, summaries[k].metrics["cophenetic"])
+                logger.info(
+                    "rank %d (%d/%d): cophenetic %.4f, %.0f iterations per run, %.1f s elapsed",
+                    k, i, len(ranks), summaries[k].metrics["cophenetic"], summaries[k].metrics["n_iter"],
+                    time.perf_counter() - start,
+                )
         null_rows = []
-        for p in progress(range(n_permutations), desc="permutation", verbose=verbose):
+        for p in range(n_permutations):
             X_null = prepare_matrix(permute_within_genes(X, permutation_seed(random_state, p)), options.np_dtype)
             for k in ranks:
                 rr = run_rank(X_null, k, range(n_runs), random_state=random_state, options=options,
                               batch_size=batch_size)
                 null_rows.append({"permutation": p, "rank": k, **summarize_rank(X_null, rr).metrics})
+            if verbose:
+                logger.info("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations,
+                            time.perf_counter() - start)
 
     adata = adata.copy() if copy else adata
     null_metrics = pd.DataFrame(null_rows) if n_permutations else None
@@ -272,6 +285,7 @@ def store_survey(
     averaged per rank, as ``null_metrics``. Used by :func:`nmf` and by the workflow, which
     computes the ranks in separate jobs.
     """
+    null = {} if null_metrics is None else null_tables(null_metrics)  # checked before anything is written
     table = metrics_table(summaries)
     chosen = choose_rank(table, params["rank_rule"])
     n_vars = adata.n_vars
@@ -298,8 +312,7 @@ def store_survey(
         "basis": basis,
         "coefficients": coefficients,
     }
-    if null_metrics is not None:
-        adata.uns[key_added].update(null_tables(null_metrics))
+    adata.uns[key_added].update(null)
     return chosen
 
 

@@ -83,6 +83,8 @@ def signatures(
         set name (``f"{key}_k{rank}_metagene{a}"``) -> array of genes, in order; metagenes
         without any selected gene are left out (GMT cannot hold empty sets). Pass it to
         :func:`bionmf.io.write_gmt`.
+    ``uns['nmf_signatures']['descriptions']``
+        set name -> one-line description (method, metagene, rank), the GMT description field.
     ``uns['nmf_signatures']['params']``
         ``key``, ``rank``, ``method``, ``n_top``, ``min_share``, ``scale`` and, for ``"kim"``,
         the score ``threshold``.
@@ -119,7 +121,8 @@ def compute_signatures(
 ) -> dict:
     """What :func:`signatures` writes, computed without touching ``adata``.
 
-    Returns a dict with ``params``, ``table``, ``gene_sets`` and ``kim_score`` (one per var).
+    Returns a dict with ``params``, ``table``, ``gene_sets``, ``descriptions`` and ``kim_score``
+    (one per var).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
@@ -141,6 +144,13 @@ def compute_signatures(
     if method == "kim":
         metagene, _, threshold = F.kim_select(W)
         params["threshold"] = threshold
+        if threshold > 1.0:
+            # scores lie in [0, 1]: with a wide score distribution (many genes specific to one
+            # metagene, as with sparse HALS bases) median + 3 MAD exceeds 1 and nothing can pass
+            logger.warning(
+                "signatures (kim, rank %d): threshold median + 3 MAD = %.3f exceeds the largest possible "
+                "score 1, so no gene is selected; use method='contribution' or 'loading'", rank, threshold,
+            )
         for a in range(rank):
             idx = np.flatnonzero(metagene == a)
             members.append((a, idx, kim[idx]))
@@ -171,19 +181,23 @@ def compute_signatures(
             "share": p[idx, a],
             "kim_score": kim[idx],
         }))
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)[list(TABLE_COLUMNS)]
     table["metagene"] = pd.Categorical(table["metagene"], categories=[str(a) for a in range(rank)])
 
-    gene_sets = {}
+    gene_sets, descriptions = {}, {}
     for a in range(rank):
         names = table.loc[table["metagene"] == str(a), "gene"].to_numpy(dtype=str)
         if names.size:
             gene_sets[set_name(key, rank, a)] = names
+            descriptions[set_name(key, rank, a)] = (
+                f"bionmf {method} signature of metagene {a} at rank {rank} (consensus cluster {a})"
+            )
         else:
             logger.warning("signatures (%s, rank %d): metagene %d has no selected gene", method, rank, a)
     score_all = np.full(adata.n_vars, np.nan)
     score_all[fitted] = kim
-    return {"params": params, "table": table, "gene_sets": gene_sets, "kim_score": score_all}
+    return {"params": params, "table": table, "gene_sets": gene_sets, "descriptions": descriptions,
+            "kim_score": score_all}
 
 
 def set_name(key: str, rank: int, metagene: int) -> str:
