@@ -345,75 +345,20 @@ def cluster_table(adata: ad.AnnData, *, key: str = "nmf") -> pd.DataFrame:
     return table
 
 
-def signature_sets(adata: ad.AnnData, *, rank: int, options: Mapping, key: str = "nmf") -> tuple[pd.DataFrame, dict]:
-    """Signature genes of every metagene at ``rank`` (:func:`bionmf.tl.signatures`): table and gene sets."""
+def signature_sets(
+    adata: ad.AnnData, *, rank: int, options: Mapping, key: str = "nmf"
+) -> tuple[pd.DataFrame, dict[str, list[str]], dict[str, str]]:
+    """Signature genes of every metagene at ``rank`` (:func:`bionmf.tl.signatures`).
+
+    Returns the table (one row per metagene and gene), the gene sets and their GMT descriptions.
+    """
     from .tl import signatures
 
     result = signatures(adata, rank=rank, key=key, copy=True, **dict(options))
     entry = result.uns[f"{key}_signatures"]
-    return entry["table"], {name: list(genes) for name, genes in entry["gene_sets"].items()}
-
-
-#: Plots of the whole survey drawn by :func:`plot_survey`, by output name.
-SURVEY_PLOTS = ("rank_metrics", "consensus_grid", "metagenes", "signatures", "clusters")
-
-
-def annotation_columns(adata: ad.AnnData, *, key: str = "nmf", max_categories: int = 20) -> list[str]:
-    """Categorical ``obs`` columns (sample annotation) worth a track beside the clusters."""
-    columns = []
-    for name, values in adata.obs.items():
-        if name == f"{key}_cluster" or not isinstance(values.dtype, pd.CategoricalDtype):
-            continue
-        if 1 < len(values.cat.categories) <= max_categories:
-            columns.append(str(name))
-    return columns
-
-
-def plot_consensus(adata: ad.AnnData, path: str | Path, *, rank: int, key: str = "nmf") -> None:
-    """Consensus heatmap of one rank (:func:`bionmf.pl.consensus`) saved to ``path``."""
-    _save(lambda pl: pl.consensus(adata, rank=rank, key=key, annotate=annotation_columns(adata, key=key)), path)
-
-
-def plot_survey(
-    adata: ad.AnnData, paths: Mapping[str, str | Path], *, signatures: Mapping, key: str = "nmf"
-) -> None:
-    """The plots of :data:`SURVEY_PLOTS`, each saved to ``paths[name]``.
-
-    Signature genes at the chosen rank are selected with the config's ``signatures`` options
-    (:func:`bionmf.tl.signatures`), so the plots show the genes of the signature files.
-    """
-    from .tl import signatures as select_signatures
-
-    missing = [name for name in SURVEY_PLOTS if name not in paths]
-    if missing:
-        raise ValueError(f"plot_survey: no output path for {missing}")
-    adata = adata.copy()
-    select_signatures(adata, key=key, **dict(signatures))
-    annotate = annotation_columns(adata, key=key)
-    draw = {
-        "rank_metrics": lambda pl: pl.rank_metrics(adata, key=key),
-        "consensus_grid": lambda pl: pl.consensus_grid(adata, key=key),
-        "metagenes": lambda pl: pl.metagenes(adata, key=key, annotate=annotate),
-        "signatures": lambda pl: pl.signatures(adata, key=key, annotate=annotate),
-        "clusters": lambda pl: pl.clusters(adata, key=key),
-    }
-    for name in SURVEY_PLOTS:
-        _save(draw[name], paths[name])
-
-
-def _save(draw, path: str | Path) -> None:
-    """Draw with ``draw(bionmf.pl)`` on the non-interactive backend, save, close."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from . import pl
-
-    result = draw(pl)
-    figure = result if hasattr(result, "savefig") else result.figure
-    figure.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(figure)
+    gene_sets = {name: [str(g) for g in genes] for name, genes in entry["gene_sets"].items()}
+    descriptions = {name: str(text) for name, text in dict(entry.get("descriptions", {})).items()}
+    return entry["table"], gene_sets, descriptions
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:

@@ -245,6 +245,26 @@ def test_default_config_is_valid_and_schema_complete():
         assert "description" in spec and "default" in spec, key
 
 
+def test_schema_follows_the_library():
+    """Choices and defaults of the schema are those of the functions the config goes to."""
+    from bionmf.core.rank_selection import DEFAULT_RULE, RULES
+    from bionmf.core.solvers import SolverOptions
+    from bionmf.core.solvers._options import ALGORITHMS
+    from bionmf.tl._signatures import METHODS
+
+    props = SCHEMA["properties"]
+    assert sorted(props["rank_rule"]["enum"]) == sorted(RULES) and props["rank_rule"]["default"] == DEFAULT_RULE
+    assert sorted(props["algorithm"]["enum"]) == sorted(ALGORITHMS)
+    assert sorted(props["signatures"]["properties"]["method"]["enum"]) == sorted(METHODS)
+    defaults = SolverOptions(stop="connectivity").to_dict()
+    for key, spec in props["solver"]["properties"].items():
+        if key != "stop":
+            assert spec["default"] == defaults[key], key
+    dataset = SCHEMA["$defs"]["dataset"]["properties"]
+    assert set(dataset["format"]["enum"]) - {None} == set(bionmf.io._read.FORMATS)
+    assert sorted(dataset["preset"]["enum"]) == sorted(bionmf.pp._normalize.PRESETS)
+
+
 def test_config_errors_name_the_key():
     errors = wf.config_errors({"datasets": {"a": {"path": "x", "fromat": "gct"}}, "n_runs": 0, "algoritm": "x"},
                               SCHEMA)
@@ -329,7 +349,8 @@ def test_chunked_rule_bodies_equal_one_survey():
                 null.append((permutation, summary))
     table, choice = wf.rank_table(summaries, rank_rule="largest_drop", null=wf.null_table(null))
     ours = wf.annotate_survey(adata.copy(), runs, summaries, config=config, null=wf.null_table(null))
-    theirs = bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=5, random_state=3, verbose=False, copy=True, n_jobs=1,
+    theirs = bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=5, random_state=3, rank_rule="largest_drop", verbose=False,
+                           copy=True, n_jobs=1,
                            n_permutations=2, **config["solver"])
     assert ours.uns["nmf"]["params"] == theirs.uns["nmf"]["params"]
     assert choice["rank"] == theirs.uns["nmf"]["rank"] == table.index[table["chosen"]][0]
