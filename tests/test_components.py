@@ -31,7 +31,7 @@ from bionmf.core.components import (
 )
 from bionmf.core.consensus import cluster_affinity, consensus_matrix, consensus_subsample
 from bionmf.core.metrics import silhouette
-from bionmf.core.rank_selection import max_stability, stability_error
+from bionmf.core.rank_selection import apply_all, choose_rank, max_stability, stability_error
 from bionmf.core.solvers import SolverOptions, prepare_matrix
 from bionmf.core.solvers._products import csr_times_dense, transposed
 
@@ -264,7 +264,8 @@ def test_stability_rules():
     table = pd.DataFrame(
         {"stability": [0.95, 0.97, 0.99, 0.80], "error": [10.0, 8.0, 7.0, 6.5]}, index=pd.Index([3, 4, 5, 6], name="rank")
     )
-    assert max_stability(table) == 5
+    assert max_stability(table) == 5 and choose_rank(table, "stability_error") == 5
+    assert set(apply_all(table)) == {"max_stability", "stability_error"}
     assert stability_error(table) == 5
     table.loc[6, "stability"] = 0.96  # within 0.05 of the best and lower error
     assert stability_error(table) == 6

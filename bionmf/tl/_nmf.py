@@ -14,11 +14,19 @@ import scipy.sparse as sp
 from .._logging import logger
 from .._threads import resolve_n_jobs, solver_threads
 from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
-from ..core.component_survey import COMPONENT_METRIC_COLUMNS, summarize_components
+from ..core.component_survey import summarize_components
 from ..core.components import DENSITY_THRESHOLD
 from ..core.consensus import CONSENSUS_SUBSAMPLE, EXACT_CONSENSUS_MAX
 from ..core.permutation import permutation_seed, permute_within_genes
-from ..core.rank_selection import DEFAULT_COMPONENT_RULE, DEFAULT_RULE, RULES, apply_all, choose_rank
+from ..core.rank_selection import (
+    ALL_RULES,
+    COMPONENT_RULES,
+    DEFAULT_COMPONENT_RULE,
+    DEFAULT_RULE,
+    RULES,
+    apply_all,
+    choose_rank,
+)
 from ..core.seeding import check_random_state
 from ..core.solvers import SolverOptions, prepare_matrix
 from ..pp._validate import validate_matrix
@@ -84,12 +92,13 @@ def nmf(
         :data:`bionmf.tl._components.AUTO_COMPONENTS_ABOVE` (2000) samples, ``"components"``
         above. Both use the same runs.
     rank_rule
-        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`. Sample consensus:
+        Rule picking the rank. Sample consensus (:data:`bionmf.core.rank_selection.RULES`):
         ``"max_dispersion"`` (default: highest dispersion of the consensus, Kim & Park 2007; it
         recovered planted ranks best on simulated data, see ``benchmarks/rank_rules.py``),
         ``"cophenetic_drop"`` (Brunet's: the first rank after which cophenetic falls),
         ``"max_cophenetic"``, ``"min_pac"``, ``"max_silhouette"``, ``"largest_drop"``. Component
-        consensus: ``"stability_error"`` (default: the lowest error among the ranks within 0.05
+        consensus (:data:`~bionmf.core.rank_selection.COMPONENT_RULES`): ``"stability_error"``
+        (default: the lowest error among the ranks within 0.05
         of the highest stability) or ``"max_stability"``. Every applicable rule's choice is
         recorded in ``uns[key_added]['rank_rules']``.
     random_state
@@ -179,8 +188,8 @@ def nmf(
         tol=tol,
         dtype=dtype,
     )
-    if rank_rule is not None and rank_rule not in RULES:
-        raise ValueError(f"rank_rule must be one of {sorted(RULES)}, got {rank_rule!r}")
+    if rank_rule is not None and rank_rule not in ALL_RULES:
+        raise ValueError(f"rank_rule must be one of {sorted(ALL_RULES)}, got {rank_rule!r}")
     if isinstance(n_runs, bool) or not isinstance(n_runs, numbers.Integral) or n_runs < 1:
         raise ValueError(f"n_runs must be a positive int, got {n_runs!r}")
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, numbers.Integral) or n_permutations < 0:
@@ -198,12 +207,8 @@ def nmf(
     params = survey_params(
         ranks=ranks, n_runs=n_runs, random_state=random_state, rank_rule=rank_rule, layer=layer,
         genes=genes, gene_key=gene_key, n_permutations=n_permutations, options=options,
+        consensus=mode, n_samples=X.shape[0], density_threshold=density_threshold,
     )
-    params["consensus"] = mode
-    if mode == "components":
-        params["density_threshold"] = float(density_threshold)
-    elif X.shape[0] > EXACT_CONSENSUS_MAX:
-        params["consensus_subsample"] = CONSENSUS_SUBSAMPLE
     if verbose:
         logger.info(
             "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s, %s consensus",
@@ -255,24 +260,14 @@ def nmf(
 
 def check_rank_rule(rank_rule: str | None, mode: str) -> str:
     """The rank rule to use with consensus ``mode``: the mode's default, or ``rank_rule`` if it fits."""
-    columns = COMPONENT_METRIC_COLUMNS if mode == "components" else METRIC_COLUMNS
     if rank_rule is None:
         return DEFAULT_COMPONENT_RULE if mode == "components" else DEFAULT_RULE
-    if rank_rule not in RULES:
-        raise ValueError(f"rank_rule must be one of {sorted(RULES)}, got {rank_rule!r}")
-    usable = [name for name in RULES if _rule_applies(name, columns)]
+    if rank_rule not in ALL_RULES:
+        raise ValueError(f"rank_rule must be one of {sorted(ALL_RULES)}, got {rank_rule!r}")
+    usable = COMPONENT_RULES if mode == "components" else RULES
     if rank_rule not in usable:
-        raise ValueError(f"rank_rule {rank_rule!r} does not apply to consensus={mode!r}; use one of {usable}")
+        raise ValueError(f"rank_rule {rank_rule!r} does not apply to consensus={mode!r}; use one of {sorted(usable)}")
     return rank_rule
-
-
-def _rule_applies(name: str, columns) -> bool:
-    table = pd.DataFrame(np.ones((2, len(columns))), index=[2, 3], columns=list(columns))
-    try:
-        RULES[name](table)
-    except KeyError:
-        return False
-    return True
 
 
 def fit_matrix(adata: ad.AnnData, *, layer: str | None, use_genes) -> tuple[object, np.ndarray, str]:
@@ -348,9 +343,18 @@ def survey_params(
     gene_key: str,
     n_permutations: int,
     options: SolverOptions,
+    consensus: str = "samples",
+    n_samples: int | None = None,
+    density_threshold: float = DENSITY_THRESHOLD,
 ) -> dict:
-    """The ``params`` record of a survey, as stored in ``uns[key]['params']`` (h5ad-writable)."""
-    return {
+    """The ``params`` record of a survey, as stored in ``uns[key]['params']`` (h5ad-writable).
+
+    ``consensus`` is the resolved kind (``"samples"`` or ``"components"``); with the component
+    consensus the record holds ``density_threshold``, with the sample consensus of more than
+    :data:`bionmf.core.consensus.EXACT_CONSENSUS_MAX` samples (``n_samples``) the subsample size
+    ``consensus_subsample``.
+    """
+    params = {
         "ranks": sorted({int(k) for k in ranks}),
         "n_runs": int(n_runs),
         "random_state": int(random_state),
@@ -360,7 +364,13 @@ def survey_params(
         "n_genes_used": int(np.sum(genes)),
         "n_permutations": int(n_permutations),
         **{k: v for k, v in options.to_dict().items() if v is not None},
+        "consensus": consensus,
     }
+    if consensus == "components":
+        params["density_threshold"] = float(density_threshold)
+    elif n_samples is not None and n_samples > EXACT_CONSENSUS_MAX:
+        params["consensus_subsample"] = CONSENSUS_SUBSAMPLE
+    return params
 
 
 def metrics_table(summaries: Mapping[int, RankSummary]) -> pd.DataFrame:
