@@ -11,6 +11,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 RECORD_KEY = "bionmf_preprocessing"
+# Stored values handled at a time by the chunked sparse reductions: bounds their temporaries
+# to a few MB whatever the size of the matrix.
+_CHUNK = 1 << 18
 USE_KEY = "nmf_use"
 
 
@@ -119,8 +122,27 @@ def use_mask(adata: ad.AnnData, key: str = USE_KEY) -> np.ndarray:
 def column_min_max(X) -> tuple[np.ndarray, np.ndarray]:
     """Per-gene (column) minimum and maximum, implicit zeros of a sparse matrix included."""
     if sp.issparse(X):
-        return (np.asarray(X.min(axis=0).todense()).ravel(),
-                np.asarray(X.max(axis=0).todense()).ravel())
+        if X.format != "csr":
+            return (np.asarray(X.min(axis=0).todense()).ravel(),
+                    np.asarray(X.max(axis=0).todense()).ravel())
+        # scipy converts CSR to CSC for a column reduction (a full copy); scatter into
+        # per-column accumulators instead, so only arrays of one value per gene are added.
+        n_rows, n_cols = X.shape
+        hi = np.full(n_cols, -np.inf)
+        lo = np.full(n_cols, np.inf)
+        stored = np.zeros(n_cols, dtype=np.int64)
+        for begin in range(0, X.nnz, _CHUNK):
+            stop = min(begin + _CHUNK, X.nnz)
+            columns = X.indices[begin:stop]
+            values = X.data[begin:stop]
+            np.maximum.at(hi, columns, values)
+            np.minimum.at(lo, columns, values)
+            stored += np.bincount(columns, minlength=n_cols)
+        has_zero = stored < n_rows
+        hi[has_zero] = np.maximum(hi[has_zero], 0)
+        lo[has_zero] = np.minimum(lo[has_zero], 0)
+        dtype = X.dtype if X.dtype.kind == "f" else np.float64
+        return lo.astype(dtype, copy=False), hi.astype(dtype, copy=False)
     return np.asarray(X.min(axis=0)).ravel(), np.asarray(X.max(axis=0)).ravel()
 
 
@@ -135,8 +157,8 @@ def column_mean_var(X) -> tuple[np.ndarray, np.ndarray]:
     """Per-gene mean and variance (ddof=1) in float64, without copying a sparse matrix."""
     n = X.shape[0]
     if sp.issparse(X):
-        mean = np.asarray(X.sum(axis=0), dtype=np.float64).ravel() / n
-        sumsq = _sparse_column_sumsq(X)
+        total, sumsq = _sparse_column_sums(X)
+        mean = total / n
     else:
         mean = X.mean(axis=0, dtype=np.float64)
         sumsq = np.einsum("ij,ij->j", X, X, dtype=np.float64)
@@ -147,21 +169,23 @@ def column_mean_var(X) -> tuple[np.ndarray, np.ndarray]:
     return mean, var
 
 
-def _sparse_column_sumsq(X) -> np.ndarray:
+def _sparse_column_sums(X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column sum and sum of squares in float64, in chunks of the stored values."""
     if X.format not in ("csr", "csc"):
         X = X.tocsr()
-    out = np.zeros(X.shape[1], dtype=np.float64)
-    # Chunks bound the temporary squares to a few MB whatever the size of the matrix.
-    step = 1 << 20
-    for start in range(0, X.nnz, step):
-        stop = min(start + step, X.nnz)
-        block = X.data[start:stop].astype(np.float64)
+    total = np.zeros(X.shape[1], dtype=np.float64)
+    sumsq = np.zeros(X.shape[1], dtype=np.float64)
+    for begin in range(0, X.nnz, _CHUNK):
+        stop = min(begin + _CHUNK, X.nnz)
+        block = X.data[begin:stop].astype(np.float64)
         if X.format == "csr":
-            columns = X.indices[start:stop]
+            columns = X.indices[begin:stop]
         else:
-            columns = np.searchsorted(X.indptr, np.arange(start, stop), side="right") - 1
-        out += np.bincount(columns, weights=block * block, minlength=X.shape[1])
-    return out
+            columns = np.searchsorted(X.indptr, np.arange(begin, stop), side="right") - 1
+        total += np.bincount(columns, weights=block, minlength=X.shape[1])
+        block *= block
+        sumsq += np.bincount(columns, weights=block, minlength=X.shape[1])
+    return total, sumsq
 
 
 def start(adata: ad.AnnData, copy: bool) -> ad.AnnData:
@@ -175,3 +199,31 @@ def start(adata: ad.AnnData, copy: bool) -> ad.AnnData:
         # Writing through a view could reach the parent's arrays; make it an AnnData of its own.
         adata._init_as_actual(adata.copy())
     return adata
+
+
+def subset_inplace(adata: ad.AnnData, *, obs: np.ndarray | None = None, var: np.ndarray | None = None) -> None:
+    """Keep the samples ``obs`` and genes ``var`` (boolean masks) of ``adata``, in place.
+
+    anndata's own in-place subsetting builds a view and copies it, holding the matrix three times
+    at its peak; an AnnData with nothing but ``X``, ``obs``, ``var`` and ``uns`` (the working
+    object of :func:`bionmf.pp.normalize`) is cut here with a single copy of the matrix.
+    """
+    others = (len(adata.layers), len(adata.obsm), len(adata.varm), len(adata.obsp), len(adata.varp))
+    if any(others) or adata.raw is not None or adata.X is None or adata.is_view:
+        if obs is not None:
+            adata._inplace_subset_obs(obs)
+        if var is not None:
+            adata._inplace_subset_var(var)
+        return
+    X = adata.X
+    if obs is not None:
+        X = X[obs]
+    if var is not None:
+        X = X[:, var]
+    new = ad.AnnData(
+        X=X,
+        obs=adata.obs[obs] if obs is not None else adata.obs,
+        var=adata.var[var] if var is not None else adata.var,
+        uns=adata.uns,
+    )
+    adata._init_as_actual(new)

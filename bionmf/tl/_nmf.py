@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import time
 from collections.abc import Iterable, Mapping
 
 import anndata as ad
@@ -10,8 +11,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._logging import logger, progress
-from .._threads import solver_threads
+from .._logging import logger
+from .._threads import resolve_n_jobs, solver_threads
 from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
 from ..core.rank_selection import DEFAULT_RULE, RULES, apply_all, choose_rank
 from ..core.seeding import check_random_state
@@ -114,6 +115,7 @@ def nmf(
         k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k).
     """
     random_state = check_random_state(random_state)
+    n_jobs = resolve_n_jobs(n_jobs)
     options = SolverOptions(
         algorithm=algorithm,
         stop=stop,
@@ -141,18 +143,24 @@ def nmf(
         "n_genes_used": int(genes.sum()),
         **{k: v for k, v in options.to_dict().items() if v is not None},
     }
-    logger.info(
-        "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s",
-        X.shape[0], X.shape[1], params["ranks"], n_runs, algorithm,
-    )
+    if verbose:
+        logger.info(
+            "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s",
+            X.shape[0], X.shape[1], params["ranks"], n_runs, algorithm,
+        )
     runs: dict[int, RankRuns] = {}
     summaries: dict[int, RankSummary] = {}
+    start = time.perf_counter()
     with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
-        for k in progress(ranks, desc="rank", verbose=verbose):
+        for i, k in enumerate(ranks, start=1):
             runs[k] = run_rank(X, k, range(n_runs), random_state=random_state, options=options, batch_size=batch_size)
             summaries[k] = summarize_rank(X, runs[k])
             if verbose:
-                logger.info("rank %d: cophenetic %.4f", k, summaries[k].metrics["cophenetic"])
+                logger.info(
+                    "rank %d (%d/%d): cophenetic %.4f, %.0f iterations per run, %.1f s elapsed",
+                    k, i, len(ranks), summaries[k].metrics["cophenetic"], summaries[k].metrics["n_iter"],
+                    time.perf_counter() - start,
+                )
 
     adata = adata.copy() if copy else adata
     store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added)
