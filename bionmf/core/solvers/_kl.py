@@ -33,12 +33,25 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
     numer_w = np.empty((k, m), dtype=dt)
     col_sum = np.empty(k, dtype=dt)
     row_sum = np.empty(k, dtype=dt)
+    # metagenes go through the inner loops two at a time, so each pass over the genes does twice
+    # the arithmetic per load of q; every sum keeps its order, so the numbers do not change
+    k2 = k - k % 2
     for _ in range(n_steps):
         for a in range(k):
             col_sum[a] = Wt[a].sum()
         for j in range(n):
             _dense_quotient(X[j], Wt, H, j, q)
-            for a in range(k):
+            for a in range(0, k2, 2):
+                s0 = 0.0
+                s1 = 0.0
+                for i in range(m):
+                    s0 += Wt[a, i] * q[i]
+                    s1 += Wt[a + 1, i] * q[i]
+                h = H[a, j] * s0 / col_sum[a]
+                H[a, j] = h if h > eps else eps
+                h = H[a + 1, j] * s1 / col_sum[a + 1]
+                H[a + 1, j] = h if h > eps else eps
+            for a in range(k2, k):
                 s = 0.0
                 for i in range(m):
                     s += Wt[a, i] * q[i]
@@ -49,7 +62,13 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
         numer_w[:, :] = 0.0
         for j in range(n):
             _dense_quotient(X[j], Wt, H, j, q)
-            for a in range(k):
+            for a in range(0, k2, 2):
+                h0 = H[a, j]
+                h1 = H[a + 1, j]
+                for i in range(m):
+                    numer_w[a, i] += h0 * q[i]
+                    numer_w[a + 1, i] += h1 * q[i]
+            for a in range(k2, k):
                 h = H[a, j]
                 for i in range(m):
                     numer_w[a, i] += h * q[i]
@@ -62,17 +81,40 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
 
 @nb.njit(inline="always", **_JIT)
 def _dense_quotient(x, Wt, H, j, q):
-    """q = x / (W H)[:, j] for sample j."""
+    """q = x / (W H)[:, j] for sample j.
+
+    (W H)[i, j] is summed over the metagenes in order, two per pass over the genes, and the last
+    pass divides, so q is written once or twice instead of k + 1 times.
+    """
     k, m = Wt.shape
-    h = H[0, j]
-    for i in range(m):
-        q[i] = Wt[0, i] * h
-    for a in range(1, k):
-        h = H[a, j]
+    h0 = H[0, j]
+    if k == 1:
         for i in range(m):
-            q[i] += Wt[a, i] * h
+            q[i] = x[i] / (Wt[0, i] * h0)
+        return
+    h1 = H[1, j]
+    if k == 2:
+        for i in range(m):
+            q[i] = x[i] / (Wt[0, i] * h0 + Wt[1, i] * h1)
+        return
     for i in range(m):
-        q[i] = x[i] / q[i]
+        q[i] = Wt[0, i] * h0 + Wt[1, i] * h1
+    a = 2
+    while a + 2 < k:
+        h0 = H[a, j]
+        h1 = H[a + 1, j]
+        for i in range(m):
+            q[i] = q[i] + Wt[a, i] * h0 + Wt[a + 1, i] * h1
+        a += 2
+    if a + 2 == k:
+        h0 = H[a, j]
+        h1 = H[a + 1, j]
+        for i in range(m):
+            q[i] = x[i] / (q[i] + Wt[a, i] * h0 + Wt[a + 1, i] * h1)
+    else:
+        h0 = H[a, j]
+        for i in range(m):
+            q[i] = x[i] / (q[i] + Wt[a, i] * h0)
 
 
 @nb.njit(**_JIT)
