@@ -6,6 +6,11 @@ cophenetic correlation of every rank, and the consensus clusters at ranks 2 and 
 held to the known biology (Brunet et al. 2004): ALL vs AML at rank 2, ALL-B / ALL-T / AML at
 rank 3. The runs of the two programs start from different random points, so only what consensus
 clustering promises to be stable is compared.
+
+Measured on Golub (30 runs): the clusters at ranks 2 and 3 are the same for every seed tried, in
+both programs; the cophenetic correlation at rank 5 moves by up to 0.024 between seeds (bionmf
+0.963-0.987 over random_state 0-3; R 0.967 and 0.969 for seeds 1 and 123456), so 0.02 at rank 5
+is close to what 30 runs can resolve. The R survey takes about 3 CPU minutes (~1.4 s per run).
 """
 
 from __future__ import annotations

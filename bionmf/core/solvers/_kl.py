@@ -181,6 +181,50 @@ def _sparse_batch(data, indices, indptr, Wt, H, active, n_steps, eps):
         _sparse_steps_one(data, indices, indptr, Wt[r], H[r], n_steps, eps)
 
 
+@nb.njit(cache=True)
+def _assignment_unchanged(H, labels):
+    """Reassign every sample to its largest coefficient (first on ties, as argmax); say whether
+    any assignment changed."""
+    k, n = H.shape
+    unchanged = True
+    for j in range(n):
+        best = 0
+        for a in range(1, k):
+            if H[a, j] > H[best, j]:
+                best = a
+        if best != labels[j]:
+            unchanged = False
+            labels[j] = best
+    return unchanged
+
+
+@nb.njit(cache=True)
+def _run_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps):
+    """One run to Brunet's connectivity rule: returns (iterations, converged)."""
+    done = 0
+    stable = 0
+    while done < max_iter:
+        steps = min(check_interval, max_iter - done)
+        if dense:
+            _dense_steps_one(X, Wt, H, steps, eps)
+        else:
+            _sparse_steps_one(data, indices, indptr, Wt, H, steps, eps)
+        done += steps
+        stable = stable + 1 if _assignment_unchanged(H, labels) else 0
+        if stable >= n_stable:
+            return done, True
+    return done, False
+
+
+@nb.njit(parallel=True, cache=True)
+def _batch_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps,
+                        n_iter, converged):
+    for r in nb.prange(Wt.shape[0]):
+        n_iter[r], converged[r] = _run_until_stable(
+            data, indices, indptr, X, dense, Wt[r], H[r], labels[r], max_iter, check_interval, n_stable, eps
+        )
+
+
 @nb.njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
 def _divergence(data, indices, indptr, dense, X, Wt, H, active, out):
     k = Wt.shape[1]
@@ -232,3 +276,26 @@ def kl_divergence(X, Wt, H, active) -> np.ndarray:
         dummy = np.empty((0, 0), dtype=X.dtype)
         _divergence(X.data, X.indices, X.indptr, False, dummy, Wt, H, active, out)
     return out
+
+
+def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps):
+    """Run every run of a batch to Brunet's connectivity rule, in place; (n_iter, converged).
+
+    The same iterations and checks as stepping ``check_interval`` iterations at a time and checking
+    the assignments between calls (so the same numbers), but each thread carries its runs to the
+    end without waiting for the others at every check: on a busy machine those waits cost more
+    than the checks.
+    """
+    b, k, n = H.shape
+    labels = np.empty((b, n), dtype=np.int64)
+    for r in range(b):
+        labels[r] = H[r].argmax(axis=0)
+    n_iter = np.zeros(b, dtype=np.int64)
+    converged = np.zeros(b, dtype=np.bool_)
+    args = (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
+    if isinstance(X, np.ndarray):
+        _batch_until_stable(X.ravel()[:0], _EMPTY_I, _EMPTY_I, X, True, Wt, H, labels, *args)
+    else:
+        dummy = np.empty((0, 0), dtype=X.dtype)
+        _batch_until_stable(X.data, X.indices, X.indptr, dummy, False, Wt, H, labels, *args)
+    return n_iter, converged
