@@ -9,7 +9,8 @@ Both programs run Brunet's algorithm (KL multiplicative updates) on the 38 x 500
 * bionmf: ``tl.nmf`` as a user calls it, timed around the call (solver, consensus, metrics), after
   one warm-up call that compiles (or loads from numba's cache) the kernels; that first call is
   reported on its own. Configurations: the library's defaults with 2 threads and with 1 thread,
-  Brunet's exact stopping rule (``stop="connectivity"``, ``n_stable=40``), and float64.
+  Brunet's exact stopping rule (``stop="connectivity"``, ``n_stable=40``), float64, and the
+  connectivity rule with shorter ``n_stable`` (``--n-stable``, default 20 and 10).
 
 For every configuration the table gives the wall time and the CPU time (all threads; other jobs on
 a busy machine disturb it much less than wall time), the speed-up over R's ``nmf()`` calls in
@@ -99,6 +100,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="timed repeats of each bionmf configuration (median reported)")
     parser.add_argument("--r-seed", type=int, default=123456)
+    parser.add_argument("--n-stable", type=int, nargs="*", default=[20, 10],
+                        help="also time the connectivity rule with these n_stable (shorter than Brunet's 40)")
     parser.add_argument("--skip-r", action="store_true", help="time bionmf only")
     parser.add_argument("--out", type=Path, default=None, help="write the table here (TSV)")
     args = parser.parse_args()
@@ -118,6 +121,8 @@ def main() -> None:
         "bionmf exact rule, 2 threads": dict(n_jobs=2, **exact),
         "bionmf exact rule float64, 2 threads": dict(n_jobs=2, dtype="float64", **exact),
     }
+    for n_stable in args.n_stable:
+        configs[f"bionmf n_stable={n_stable}, 2 threads"] = dict(n_jobs=2, **dict(exact, n_stable=n_stable))
     results = {}
     for name, options in configs.items():
         results[name] = run_bionmf(adata, ranks, args.runs, args.repeat, **options)
