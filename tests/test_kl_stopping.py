@@ -1,4 +1,5 @@
-"""Brunet's connectivity rule run inside the compiled KL loop gives exactly the stepped loop's runs."""
+"""Brunet's connectivity rule run inside the compiled KL loop gives the stepped loop's runs: the same
+iterations and stops, the same numbers (bitwise in float32)."""
 
 from __future__ import annotations
 
@@ -63,8 +64,14 @@ def test_compiled_rule_equals_stepped_loop(sparse, dtype, max_iter):
     W, H, n_iter, converged = stepped(X, 3, seeds, opt)
     np.testing.assert_array_equal(got.n_iter, n_iter)
     np.testing.assert_array_equal(got.converged, converged)
-    np.testing.assert_array_equal(got.W, W)
-    np.testing.assert_array_equal(got.H, H)
+    if dtype == "float32":
+        np.testing.assert_array_equal(got.W, W)
+        np.testing.assert_array_equal(got.H, H)
+    else:
+        # float64 kernels compiled afresh and loaded from numba's cache have been seen to differ in
+        # the last bits (fastmath); the two paths here may come one from each
+        np.testing.assert_allclose(got.W, W, rtol=1e-12)
+        np.testing.assert_allclose(got.H, H, rtol=1e-12)
     if max_iter == 95:
         assert (n_iter == 95).any(), "the cap should end some run"
     else:
