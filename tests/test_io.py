@@ -116,6 +116,14 @@ def test_gct_non_numeric_cell_named(tmp_path):
     assert "gene 'g3', sample 'C': '7 mg'" in text
 
 
+def test_gct_trailing_tabs(tmp_path):
+    path = tmp_path / "excel.gct"
+    path.write_text("#1.2\n2\t2\t\nName\tDescription\tA\tB\t\ng1\td\t1\t2\t\ng2\td\t3\t4\t\n")
+    adata = io.read_gct(path)
+    assert list(adata.obs_names) == ["A", "B"]
+    np.testing.assert_array_equal(adata.X, [[1, 3], [2, 4]])
+
+
 def test_gct_missing_values_become_nan(tmp_path):
     path = tmp_path / "na.gct"
     path.write_text("#1.2\n2\t3\nName\tDescription\tA\tB\tC\ng1\td\t1\tNA\t3\ng2\td\t\t5\tNaN\n")
@@ -193,7 +201,8 @@ def test_table_description_and_meta_columns(tmp_path):
     assert adata.shape == (3, 2)
     assert list(adata.var["description"]) == ["first", "second"]
     assert list(adata.var["Symbol"]) == ["TP53", "MYC"]
-    with pytest.raises(ValueError, match="non-numeric cells.*'TP53'"):
+    with pytest.raises(ValueError, match=r"non-numeric cells.*'TP53'.*1 column holds only text \(Symbol\).*"
+                                         "meta_columns="):
         io.read(path)
 
 
@@ -214,6 +223,10 @@ def test_table_non_numeric_and_duplicates(tmp_path):
     path.write_text("Name,A,B,C\ng1,1,2,3\ng1,4,5,6\n")
     with pytest.raises(ValueError, match=r"1 duplicate gene name \(g1\)"):
         io.read(path)
+    path.write_text("Name,A,B,A\ng1,1,2,3\ng2,4,5,6\n")  # pandas alone would rename the second A
+    with pytest.raises(ValueError, match=r"1 duplicate sample name \(A\)"):
+        io.read(path)
+    assert list(io.read(path, make_unique=True).obs_names) == ["A", "B", "A-1"]
 
 
 def test_table_headerless_with_names_file(tmp_path):
@@ -292,6 +305,11 @@ def test_h5ad_pbmc3k_and_paul15():
     assert counts["Naive CD4 T"] == 697 and counts["Platelet"] == 14
     paul = io.read(require_shared_data("paul15", "paul15_subset_counts.h5ad"))
     assert paul.shape == (2660, 3004)
+    table = require_shared_data("paul15", "obs_metadata.csv")
+    joined = io.read(require_shared_data("paul15", "paul15_subset_counts.h5ad"), annotation=table)
+    for column in ("cluster", "cell_type", "CD34_measurement", "paul15_clusters_scanpy_style"):
+        np.testing.assert_array_equal(joined.obs[column].astype(str), paul.obs[column].astype(str))
+    assert joined.obs["CD34_measurement"].dtype.kind == "f"
 
 
 # --- 10x -----------------------------------------------------------------------------------------
@@ -370,13 +388,15 @@ def test_h5ad_round_trip_with_annotation(tmp_path):
     path = tmp_path / "x.h5ad"
     adata.write_h5ad(path)
     labels = pd.DataFrame({"sample": ["S4", "S0", "S2", "S1", "S3", "extra"],
-                           "group": ["b", "a", "a", "b", "b", "z"]})
+                           "group": ["b", "a", "a", "b", "b", "z"],
+                           "age": [40, 31, 52, 28, 60, 1]})
     table = tmp_path / "labels.csv"
     labels.to_csv(table, index=False)
     back = io.read(path, annotation=table)
     np.testing.assert_array_equal(back.X, adata.X)
     assert list(back.obs["group"]) == ["a", "b", "a", "b", "b"]
     assert isinstance(back.obs["group"].dtype, pd.CategoricalDtype)
+    assert back.obs["age"].dtype.kind in "if" and list(back.obs["age"]) == [31, 28, 52, 60, 40]
 
 
 # --- annotation ----------------------------------------------------------------------------------
@@ -392,7 +412,7 @@ def test_annotation_problems(tmp_path):
     dup = tmp_path / "dup.tsv"
     dup.write_text("sample\tg\nS0\ta\nS0\tb\n")
     untouched = _small()
-    with pytest.raises(ValueError, match=r"1 sample name appear more than once \(S0\)"):
+    with pytest.raises(ValueError, match=r"1 sample name appears more than once \(S0\)"):
         io.annotate(untouched, dup)
     assert list(untouched.obs.columns) == []
     with pytest.raises(ValueError, match="by='order' needs one row per sample"):

@@ -230,6 +230,21 @@ def test_steps_on_a_view_do_not_touch_the_parent():
 
 
 @pytest.mark.parametrize("sparse", [False, True])
+def test_normalize_a_view_leaves_the_parent_alone(sparse):
+    parent = _bulk(n_obs=10)
+    if sparse:
+        parent.X = sp.csr_matrix(parent.X)
+    before = _snapshot(parent)
+    view = parent[2:8, 5:25]
+    result = pp.normalize(view, log=True, copy=True)
+    assert type(result.X) in (np.ndarray, sp.csr_matrix)
+    pp.normalize(view, log=True)
+    _assert_unchanged(parent, before)
+    np.testing.assert_allclose(view.X.toarray() if sparse else view.X,
+                               np.log2(before[0][2:8, 5:25] + 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
 def test_scale_genes_unit_variance(sparse):
     rng = np.random.default_rng(1)
     X = rng.poisson(1.0, size=(50, 20)).astype(np.float64)
@@ -320,8 +335,9 @@ def test_normalize_empty_after_filtering():
     with pytest.raises(ValueError, match="only 0 samples would remain after removing all-zero/constant"):
         pp.normalize(adata)
     adata.X[:, 0] = np.arange(8)  # samples now differ, every gene but G0 is constant, G0 is kept
-    pp.normalize(adata)
-    assert list(adata.var_names) == ["G0"]
+    with pytest.warns(UserWarning, match=r"removed 1 sample \(S0\) whose values are all zero in the 1 gene chosen"):
+        pp.normalize(adata)
+    assert list(adata.var_names) == ["G0"] and adata.n_obs == 6  # S5 was constant (all 5), S0 zero in G0
     adata = _bulk()
     adata.X[:, :] = np.arange(30)  # every gene constant
     with pytest.raises(ValueError, match="every gene is all zero or constant"):
@@ -367,6 +383,15 @@ def test_normalize_warns_on_logged_input():
     pp.normalize(counts, preset="counts", n_top_genes=10)
     with pytest.warns(UserWarning, match="records a log1p step"):
         pp.normalize(counts, preset="counts", n_top_genes=10, copy=True)
+
+
+def test_normalize_warns_when_bulk_samples_drop_out():
+    adata = _bulk(n_obs=6, n_vars=10)
+    adata.X[:, :2] *= 50  # the two genes of highest CV below
+    adata.X[:, :2] = np.where(np.arange(6)[:, None] < 4, adata.X[:, :2], 0)
+    with pytest.warns(UserWarning, match=r"removed 2 samples \(S4, S5\) whose values are all zero in the 2 genes chosen"):
+        result = pp.normalize(adata, n_top_genes=2, copy=True)
+    assert result.n_obs == 4
 
 
 def test_normalize_option_of_another_preset():
@@ -428,7 +453,6 @@ def test_counts_preset_on_paul15():
     pp.validate(result)
 
 
-@pytest.mark.slow
 def test_singlecell_preset_on_pbmc3k_stays_sparse():
     path = require_shared_data("pbmc3k", "pbmc3k_raw_counts.h5ad")
     adata = ad.read_h5ad(path)
@@ -461,3 +485,18 @@ def test_normalize_library_matches_scanpy(sparse):
     np.testing.assert_allclose(dense(ours.X), dense(theirs.X), rtol=1e-6)
     cpm = pp.normalize_library(ad.AnnData(X=X.copy()), method="cpm", copy=True)
     np.testing.assert_allclose(cpm.X.sum(1), 1e6, rtol=1e-5)
+
+
+def test_readme_flow_gct_to_tl_nmf(tmp_path):
+    """The README example, small: GCT file -> normalize -> tl.nmf fits only the marked genes."""
+    path = tmp_path / "golub.gct"
+    bionmf.io.write_gct(bionmf.datasets.golub(), path)
+    adata = bionmf.io.read(path)
+    bionmf.pp.normalize(adata, preset="bulk", n_top_genes=500)
+    bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=4, random_state=0, verbose=False)
+    used = adata.var["nmf_use"].to_numpy()
+    assert used.sum() == 500
+    W = np.asarray(adata.varm["nmf"])
+    assert W.shape[0] == adata.n_vars
+    assert np.all(W[~used] == 0) and np.any(W[used] > 0)
+    assert adata.obsm["X_nmf"].shape[0] == 38

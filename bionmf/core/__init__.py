@@ -1,6 +1,6 @@
 """Array-level algorithms: solvers, seeding, consensus, metrics, rank selection. No AnnData here."""
 
-from . import consensus, metrics, rank_selection, seeding, solvers
+from . import consensus, features, metrics, permutation, rank_selection, seeding, solvers
 from .survey import (
     METRIC_COLUMNS,
     RankRuns,
@@ -16,9 +16,11 @@ __all__ = [
     "RankRuns",
     "RankSummary",
     "consensus",
+    "features",
     "load_summary",
     "save_summary",
     "metrics",
+    "permutation",
     "rank_selection",
     "run_rank",
     "seeding",

@@ -113,7 +113,8 @@ def _make_unique(names: list[str]) -> list[str]:
     return out
 
 
-def numeric_block(frame: pd.DataFrame, source: str, *, row_kind: str, col_kind: str) -> np.ndarray:
+def numeric_block(frame: pd.DataFrame, source: str, *, row_kind: str, col_kind: str,
+                  meta_hint: bool = False) -> np.ndarray:
     """The values of ``frame`` as a float64 array; non-numeric cells are an error naming them.
 
     Cells holding one of :data:`NA_VALUES` are already NaN; any other text (a stray label, a
@@ -123,6 +124,7 @@ def numeric_block(frame: pd.DataFrame, source: str, *, row_kind: str, col_kind: 
         return frame.to_numpy(dtype=np.float64)
     columns = []
     bad_cells: list[tuple] = []
+    text_columns = []
     n_bad = 0
     for j, column in enumerate(frame.columns):
         series = frame.iloc[:, j]
@@ -134,12 +136,19 @@ def numeric_block(frame: pd.DataFrame, source: str, *, row_kind: str, col_kind: 
         converted = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
         bad = (converted.isna() & ~missing).to_numpy()
         if bad.any():
+            if (bad | missing.to_numpy()).all():
+                text_columns.append(str(column))
             n_bad += int(bad.sum())
             for i in np.flatnonzero(bad)[: max(0, 5 - len(bad_cells))]:
                 bad_cells.append((frame.index[i], column, series.iloc[i]))
         columns.append(converted.to_numpy(dtype=np.float64))
     if n_bad:
         shown = "; ".join(f"{row_kind} {r!r}, {col_kind} {c!r}: {v!r}" for r, c, v in bad_cells)
+        hint = ""
+        if meta_hint and text_columns:
+            verb = "holds" if len(text_columns) == 1 else "hold"
+            hint = (f"; {plural(len(text_columns), 'column')} {verb} only text ({name_some(text_columns)}): if "
+                    f"they describe the {row_kind}s, name them in meta_columns=")
         raise ValueError(f"{source}: {plural(n_bad, 'non-numeric cell')} ({shown}{'; ...' if n_bad > 5 else ''}); "
-                         "expression values must be numbers (missing values may be empty or NA)")
+                         f"expression values must be numbers (missing values may be empty or NA){hint}")
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))

@@ -182,6 +182,7 @@ def annotate(
         and the table has one row per sample.
     categorical
         Store text columns as categorical (compact, and what scanpy's plots colour by).
+        Columns whose every entry is a number become numeric.
 
     Returns
     -------
@@ -194,13 +195,14 @@ def annotate(
     frame = _read_annotation(annotation, index_col)
     if not frame.index.is_unique:
         dup = frame.index[frame.index.duplicated()].unique()
-        raise ValueError(f"{source}: {plural(len(dup), 'sample name')} appear more than once ({name_some(dup)})")
+        verb = "appears" if len(dup) == 1 else "appear"
+        raise ValueError(f"{source}: {plural(len(dup), 'sample name')} {verb} more than once ({name_some(dup)})")
     overlap = adata.obs_names.isin(frame.index)
     if by == "auto":
         by = "order" if (not overlap.any() and _generated(adata.obs_names) and len(frame) == adata.n_obs) else "name"
     if by == "order":
         if len(frame) != adata.n_obs:
-            raise ValueError(f"{source} has {plural(len(frame), 'row')} but the data {plural(adata.n_obs, 'sample')}; "
+            raise ValueError(f"{source} has {plural(len(frame), 'row')} but the data has {plural(adata.n_obs, 'sample')}; "
                              "by='order' needs one row per sample")
         names = check_names(pd.Index(frame.index), "sample", source, make_unique=False)
         logger.info("annotate: samples named in order from %s", source)
@@ -224,6 +226,10 @@ def annotate(
         aligned = frame.reindex(adata.obs_names)
     for column in aligned.columns:
         values = aligned[column]
+        if values.dtype == object:
+            numbers = pd.to_numeric(values, errors="coerce")
+            if numbers.notna().sum() == values.notna().sum() and values.notna().any():
+                values = numbers  # a column of numbers (a score, an age) stays numeric
         if categorical and values.dtype == object:
             values = pd.Categorical(values)
         adata.obs[str(column)] = np.asarray(values) if not isinstance(values, pd.Categorical) else values

@@ -110,8 +110,8 @@ def read_table(
     with open_text(path) as handle:
         try:
             frame = pd.read_csv(handle, sep=sep, header=0 if header else None, index_col=index_col,
-                                na_values=NA_VALUES, keep_default_na=False, skip_blank_lines=True, float_precision="round_trip",
-                                quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
+                                na_values=NA_VALUES, keep_default_na=False, skip_blank_lines=True,
+                                float_precision="round_trip", quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
         except pd.errors.EmptyDataError:
             raise ValueError(f"{source} is empty") from None
         except pd.errors.ParserError as error:
@@ -119,7 +119,7 @@ def read_table(
         except (KeyError, IndexError, ValueError) as error:
             raise ValueError(f"{source}: cannot use index_col={index_col!r} ({error})") from None
     if header:
-        frame.columns = pd.Index([str(c).strip() for c in frame.columns])
+        frame.columns = _header_as_written(path, sep, frame, index_col)
     meta = [c for c in frame.columns if str(c).lower() == "description" and c not in meta_columns]
     meta += list(meta_columns)
     missing = [c for c in meta if c not in frame.columns]
@@ -143,7 +143,8 @@ def read_table(
     col_annotation = col_names.annotation
     values.index = row_names.index
     values.columns = col_names.index
-    block = numeric_block(values, source, row_kind=row_kind, col_kind=col_kind).astype(dtype, copy=False)
+    block = numeric_block(values, source, row_kind=row_kind, col_kind=col_kind,
+                          meta_hint=True).astype(dtype, copy=False)
 
     row_frame = pd.DataFrame(index=row_names.index)
     for c in meta:
@@ -159,6 +160,22 @@ def read_table(
     if genes_are_rows:
         return ad.AnnData(X=np.ascontiguousarray(block.T), obs=col_frame, var=row_frame)
     return ad.AnnData(X=block, obs=row_frame, var=col_frame)
+
+
+def _header_as_written(path, sep: str, frame: pd.DataFrame, index_col) -> pd.Index:
+    """Column names as the header line has them: pandas renames repeats (``A``, ``A.1``), which
+    would hide duplicate sample names."""
+    with open_text(path) as handle:
+        line = handle.readline()
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    raw = [field.strip() for field in next(csv.reader([line.rstrip("\r\n")], delimiter=sep, quoting=quoting))]
+    n = frame.shape[1]
+    if index_col is not None and len(raw) == n + 1:
+        position = index_col if isinstance(index_col, int) else raw.index(str(index_col))
+        raw = raw[:position] + raw[position + 1:]
+    if len(raw) != n:  # a layout pandas understood differently; keep its names
+        return pd.Index([str(c).strip() for c in frame.columns])
+    return pd.Index(raw)
 
 
 class _Names:

@@ -17,8 +17,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ._utils import (
-    start,
-    subset_inplace,
     USE_KEY,
     column_mean_var,
     column_min_max,
@@ -29,6 +27,8 @@ from ._utils import (
     record_step,
     row_min_max,
     set_matrix,
+    start,
+    subset_inplace,
     use_mask,
 )
 from ._validate import NONFINITE_FIXES, describe_nonfinite

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._utils import start, USE_KEY, float_matrix, get_matrix, plural, record_step, set_matrix
+from ._utils import USE_KEY, float_matrix, get_matrix, plural, record_step, set_matrix, start
 from ._validate import describe_negative, describe_nonfinite
 
 logger = logging.getLogger("bionmf")

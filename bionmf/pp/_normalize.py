@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Literal
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
@@ -75,7 +77,8 @@ def normalize(
     Before the preset: :func:`handle_nonfinite` (``nonfinite``), a check for negative values
     (``negative``), :func:`remove_empty` (all-zero genes and samples, and constant ones with
     ``remove_constant``). After it: samples left with no signal in the chosen genes are
-    removed and the result passes :func:`validate`. On any error ``adata`` is left unchanged.
+    removed (as cNMF drops such cells; with a warning naming them for the bulk and counts
+    presets) and the result passes :func:`validate`. On any error ``adata`` is left unchanged.
 
     Parameters
     ----------
@@ -165,7 +168,7 @@ def normalize(
     # only once everything has passed, so that an error leaves it as it was. For integer counts
     # the float conversion is that copy, so it costs no extra memory.
     work_X = float_matrix(X)
-    if work_X is X:
+    if np.may_share_memory(work_X.data if sp.issparse(work_X) else work_X, X.data if sp.issparse(X) else X):
         work_X = work_X.copy()
     work = ad.AnnData(X=work_X, obs=pd.DataFrame(index=adata.obs_names.copy()), var=adata.var.copy())
     del work_X, X  # the steps replace work.X; a reference here would keep the old one alive
@@ -204,7 +207,15 @@ def normalize(
             scale_genes(work)
 
     # A sample can be all zero in the chosen genes (a cell with no counts in any variable gene).
+    # cNMF drops such cells; a bulk sample lost this way deserves more than a log line.
+    n_before = work.n_obs
+    kept_names = work.obs_names
     remove_empty(work, constant=False, use_key=USE_KEY, min_samples=min_samples)
+    if preset != "singlecell" and work.n_obs < n_before:
+        lost = ~kept_names.isin(work.obs_names)
+        warnings.warn(f"normalize removed {plural(int(lost.sum()), 'sample')} ({name_some(kept_names, lost)}) whose "
+                      f"values are all zero in the {plural(int(work.var[USE_KEY].sum()), 'gene')} chosen; choose more genes "
+                      "(n_top_genes) or another ranking to keep them", UserWarning, stacklevel=2)
     validate(work, use_key=USE_KEY, min_samples=min_samples)
     logger.info("normalize (%s): %s x %s, %d genes marked in var[%r]", preset, plural(work.n_obs, "sample"),
                 plural(work.n_vars, "gene"), int(work.var[USE_KEY].sum()), USE_KEY)

@@ -13,7 +13,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from ._utils import start, column_mean_var, float_matrix, get_matrix, name_some, record_step, set_matrix
+from ._utils import column_mean_var, float_matrix, get_matrix, name_some, plural, record_step, set_matrix, start
 from ._validate import describe_negative, describe_nonfinite, warn_if_logged
 
 logger = logging.getLogger("bionmf")
@@ -164,7 +164,7 @@ def normalize_library(
                          f"{describe_negative(X, adata.obs_names, adata.var_names)}")
     totals = np.asarray(X.sum(axis=1)).ravel()
     if (totals == 0).any():
-        raise ValueError(f"normalize_library: {int((totals == 0).sum())} samples have no counts "
+        raise ValueError(f"normalize_library: {plural(int((totals == 0).sum()), 'sample')} without counts "
                          f"({name_some(adata.obs_names, totals == 0)}); remove them with "
                          "bionmf.pp.remove_empty(adata)")
     adata = start(adata, copy)

@@ -44,10 +44,15 @@ def float_matrix(X, dtype=None):
     Integer counts become float32, which holds every count below 2**24 exactly and halves the
     memory of float64; floating input keeps its precision.
     """
-    if isinstance(X, np.matrix):
-        X = np.asarray(X)
-    if sp.issparse(X) and X.format not in ("csr", "csc"):
-        X = X.tocsr()
+    if sp.issparse(X):
+        if X.format not in ("csr", "csc"):
+            X = X.tocsr()
+        elif type(X).__module__.startswith("anndata"):
+            # anndata's view classes carry a link to their parent; a plain matrix sharing the
+            # same arrays does not.
+            X = (sp.csr_matrix if X.format == "csr" else sp.csc_matrix)(X, copy=False)
+    else:
+        X = np.asarray(X)  # np.matrix and anndata's ArrayView to a plain ndarray, no copy
     if dtype is None:
         dtype = X.dtype if X.dtype.kind == "f" else np.float32
     return X.astype(dtype, copy=False)

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from .._logging import logger
 from .._threads import resolve_n_jobs, solver_threads
 from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
+from ..core.permutation import permutation_seed, permute_within_genes
 from ..core.rank_selection import DEFAULT_RULE, RULES, apply_all, choose_rank
 from ..core.seeding import check_random_state
 from ..core.solvers import SolverOptions, prepare_matrix
@@ -41,6 +42,7 @@ def nmf(
     dtype: str = "float32",
     batch_size: int | None = None,
     n_jobs: int | None = None,
+    n_permutations: int = 0,
     verbose: bool = True,
     copy: bool = False,
 ) -> ad.AnnData | None:
@@ -65,10 +67,11 @@ def nmf(
         ``"brunet"`` (Kullback-Leibler multiplicative updates, the bulk default), ``"lee"``
         (Frobenius multiplicative updates) or ``"hals"`` (Frobenius HALS, fast on large data).
     rank_rule
-        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`: ``"largest_drop"``
-        (default: the rank before the largest fall of the cophenetic correlation),
+        Rule picking the rank, one of :data:`bionmf.core.rank_selection.RULES`:
+        ``"max_dispersion"`` (default: highest dispersion of the consensus, Kim & Park 2007; it
+        recovered planted ranks best on simulated data, see ``benchmarks/rank_rules.py``),
         ``"cophenetic_drop"`` (Brunet's: the first rank after which cophenetic falls),
-        ``"max_cophenetic"``, ``"min_pac"``, ``"max_dispersion"``, ``"max_silhouette"``. Every
+        ``"max_cophenetic"``, ``"min_pac"``, ``"max_silhouette"``, ``"largest_drop"``. Every
         rule's choice is recorded in ``uns[key_added]['rank_rules']``.
     random_state
         Seed (non-negative int). Run r of rank k is seeded by (random_state, k, r) alone.
@@ -90,6 +93,12 @@ def nmf(
         Runs advanced together (default: all runs of a rank). Results do not depend on it.
     n_jobs
         Threads (default: all cores).
+    n_permutations
+        Also run the same survey (ranks, runs, options) on this many copies of the data with
+        each gene's values permuted across samples, the null model of Frigyesi & Hoglund (2008):
+        ranks whose metrics stand clear of the null's are supported by the data. The shuffle of
+        permutation p is seeded by (random_state, p) alone, its runs as the real survey's. Costs
+        (1 + n_permutations) times the survey.
     verbose
         Log one line per rank at INFO level.
     copy
@@ -112,7 +121,10 @@ def nmf(
         evar, sparseness_basis, sparseness_coef, objective (best run), objective_mean, n_iter
         (mean), n_runs), ``consensus`` (str(rank) -> samples x samples consensus matrix),
         ``clusters`` (str(rank) -> consensus cluster per sample), ``basis`` (str(rank) -> genes x
-        k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k).
+        k loadings of the best run) and ``coefficients`` (str(rank) -> samples x k). With
+        ``n_permutations`` > 0 also ``null_metrics`` (DataFrame indexed by rank, the columns of
+        ``metrics`` averaged over permutations) and ``null_metrics_permutations`` (long
+        DataFrame: ``permutation``, ``rank`` and every metric, one row per permutation and rank).
     """
     random_state = check_random_state(random_state)
     n_jobs = resolve_n_jobs(n_jobs)
@@ -129,20 +141,16 @@ def nmf(
         raise ValueError(f"rank_rule must be one of {sorted(RULES)}, got {rank_rule!r}")
     if isinstance(n_runs, bool) or not isinstance(n_runs, numbers.Integral) or n_runs < 1:
         raise ValueError(f"n_runs must be a positive int, got {n_runs!r}")
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, numbers.Integral) or n_permutations < 0:
+        raise ValueError(f"n_permutations must be a non-negative int, got {n_permutations!r}")
     X, genes, gene_key = fit_matrix(adata, layer=layer, use_genes=use_genes)
     ranks = check_ranks(ranks, X.shape)
     X = prepare_matrix(X, options.np_dtype)
 
-    params = {
-        "ranks": [int(k) for k in ranks],
-        "n_runs": int(n_runs),
-        "random_state": random_state,
-        "rank_rule": rank_rule,
-        "layer": "X" if layer is None else layer,
-        "use_genes": gene_key,
-        "n_genes_used": int(genes.sum()),
-        **{k: v for k, v in options.to_dict().items() if v is not None},
-    }
+    params = survey_params(
+        ranks=ranks, n_runs=n_runs, random_state=random_state, rank_rule=rank_rule, layer=layer,
+        genes=genes, gene_key=gene_key, n_permutations=n_permutations, options=options,
+    )
     if verbose:
         logger.info(
             "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s",
@@ -161,9 +169,21 @@ def nmf(
                     k, i, len(ranks), summaries[k].metrics["cophenetic"], summaries[k].metrics["n_iter"],
                     time.perf_counter() - start,
                 )
+        null_rows = []
+        for p in range(n_permutations):
+            X_null = prepare_matrix(permute_within_genes(X, permutation_seed(random_state, p)), options.np_dtype)
+            for k in ranks:
+                rr = run_rank(X_null, k, range(n_runs), random_state=random_state, options=options,
+                              batch_size=batch_size)
+                null_rows.append({"permutation": p, "rank": k, **summarize_rank(X_null, rr).metrics})
+            if verbose:
+                logger.info("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations,
+                            time.perf_counter() - start)
 
     adata = adata.copy() if copy else adata
-    store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added)
+    null_metrics = pd.DataFrame(null_rows) if n_permutations else None
+    store_survey(adata, runs, summaries, genes=genes, params=params, key_added=key_added,
+                 null_metrics=null_metrics)
     return adata if copy else None
 
 
@@ -229,6 +249,32 @@ def check_ranks(ranks: Iterable[int], shape: tuple[int, int]) -> list[int]:
     return sorted({int(k) for k in ranks})
 
 
+def survey_params(
+    *,
+    ranks: Iterable[int],
+    n_runs: int,
+    random_state: int,
+    rank_rule: str,
+    layer: str | None,
+    genes: np.ndarray,
+    gene_key: str,
+    n_permutations: int,
+    options: SolverOptions,
+) -> dict:
+    """The ``params`` record of a survey, as stored in ``uns[key]['params']`` (h5ad-writable)."""
+    return {
+        "ranks": sorted({int(k) for k in ranks}),
+        "n_runs": int(n_runs),
+        "random_state": int(random_state),
+        "rank_rule": rank_rule,
+        "layer": "X" if layer is None else layer,
+        "use_genes": gene_key,
+        "n_genes_used": int(np.sum(genes)),
+        "n_permutations": int(n_permutations),
+        **{k: v for k, v in options.to_dict().items() if v is not None},
+    }
+
+
 def metrics_table(summaries: Mapping[int, RankSummary]) -> pd.DataFrame:
     """One row per rank (ascending), the columns of :data:`bionmf.core.METRIC_COLUMNS`."""
     table = pd.DataFrame(
@@ -247,13 +293,18 @@ def store_survey(
     genes: np.ndarray,
     params: dict,
     key_added: str = "nmf",
+    null_metrics: pd.DataFrame | None = None,
 ) -> int:
     """Write a finished survey into ``adata`` exactly as :func:`nmf` does; return the chosen rank.
 
     ``runs`` and ``summaries`` map each rank to its merged runs and summary; ``params`` must hold
-    at least ``rank_rule``. Used by :func:`nmf` and by the workflow, which computes the ranks in
-    separate jobs.
+    at least ``rank_rule``. ``null_metrics``, the metrics of the surveys of permuted data (one
+    row per permutation and rank: columns ``permutation``, ``rank`` and those of
+    :data:`bionmf.core.METRIC_COLUMNS`), is stored as ``null_metrics_permutations`` and,
+    averaged per rank, as ``null_metrics``. Used by :func:`nmf` and by the workflow, which
+    computes the ranks in separate jobs.
     """
+    null = {} if null_metrics is None else null_tables(null_metrics)  # checked before anything is written
     table = metrics_table(summaries)
     chosen = choose_rank(table, params["rank_rule"])
     n_vars = adata.n_vars
@@ -280,4 +331,17 @@ def store_survey(
         "basis": basis,
         "coefficients": coefficients,
     }
+    adata.uns[key_added].update(null)
     return chosen
+
+
+def null_tables(null_metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``null_metrics`` (mean per rank) and ``null_metrics_permutations`` (long) from the long table."""
+    needed = ["permutation", "rank", *METRIC_COLUMNS]
+    missing = [c for c in needed if c not in null_metrics.columns]
+    if missing:
+        raise ValueError(f"null_metrics lacks the columns {missing}")
+    long = null_metrics[needed].sort_values(["permutation", "rank"]).reset_index(drop=True)
+    long = long.astype({"permutation": int, "rank": int, "n_runs": int})
+    mean = long.drop(columns="permutation").groupby("rank").mean()
+    return {"null_metrics": mean.astype({"n_runs": int}), "null_metrics_permutations": long}
