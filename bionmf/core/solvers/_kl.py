@@ -5,7 +5,9 @@ With V = X^T (genes x samples) ~ W H and the generalized KL divergence, one iter
     H <- max(H * (W^T (V / WH)) / (W^T 1), eps)
     W <- max(W * ((V / WH) H^T) / (1 H^T), eps)
 
-H first, then W with the new H, each floored at machine epsilon as in Brunet's reference code.
+H first, then W with the new H, each floored at the machine epsilon of the working precision after
+every update. (Brunet's reference code and the R package NMF floor at double precision's epsilon
+every 10 iterations instead.)
 
 The kernels take X in AnnData orientation (samples x genes, C order or CSR) and W transposed
 (``Wt``, k x genes), so every inner loop runs over the genes of one sample: long, contiguous and
