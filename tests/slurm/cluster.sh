@@ -7,16 +7,24 @@
 #   tests/slurm/cluster.sh env    STATE_DIR   # print `export SLURM_CONF=...` for the client commands
 #
 # Everything (configuration, keys, database, spool, logs, pid files) lives in STATE_DIR; nothing is
-# written to /etc. The SLURM client commands (sbatch, sacct, srun, sinfo, sacctmgr), including the
-# ones the Snakemake SLURM executor runs, find this cluster through the SLURM_CONF environment
-# variable, which `env` prints; slurmdbd finds slurmdbd.conf in the same directory.
+# written to /etc. The SLURM client commands (sbatch, sacct, sinfo, sacctmgr), including the ones
+# the Snakemake SLURM executor runs, find this cluster through the SLURM_CONF environment variable,
+# which `env` prints; slurmdbd finds slurmdbd.conf in the same directory.
+#
+# Inside a job, the executor's job step runs `srun` with every SLURM_* variable but a few removed
+# (snakemake-executor-plugin-slurm-jobstep does so on purpose), SLURM_CONF included, so srun
+# looks for the configuration where a node keeps it: /etc/slurm/slurm.conf, then
+# /run/slurm/conf/slurm.conf (the link a "configless" slurmd makes to its copy). This script makes
+# that link, to STATE_DIR/etc, at start and removes it at stop: the one path outside STATE_DIR it
+# writes, chosen over /etc because it is run-time state, gone at reboot. (True configless mode does
+# not fit: slurmd would need MUNGE on its default socket, in /run/munge, to fetch its configuration.)
 #
 # Works in a container without systemd or cgroups: daemons are started directly, in the
 # foreground under setsid, and tracked by pid; process tracking is proctrack/linuxproc and there
 # is no task plugin. Every daemon listens on 127.0.0.1 only, on free ports picked at start.
 # Needs root (munged, slurmd and slurmdbd run as root here) and the Debian packages of
 # tests/install_system_deps.sh.
-set -euo pipefail
+set -Eeuo pipefail
 
 CLUSTER_NAME=bionmf
 ACCOUNT=bionmf
@@ -33,6 +41,7 @@ ETC=$STATE/etc
 RUN=$STATE/run
 LOG=$STATE/log
 export SLURM_CONF=$ETC/slurm.conf
+NODE_CONF_LINK=/run/slurm/conf
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -40,11 +49,16 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_for DESCRIPTION COMMAND...: retry COMMAND until it succeeds or START_TIMEOUT passes.
+# wait_for DAEMON DESCRIPTION COMMAND...: retry COMMAND until it succeeds; fail when DAEMON exits
+# or START_TIMEOUT passes.
 wait_for() {
-  local what=$1; shift
+  local daemon=$1 what=$2; shift 2
   local deadline=$((SECONDS + START_TIMEOUT))
   until "$@" >"$RUN/wait.out" 2>&1; do
+    if ! alive "$daemon"; then
+      echo "cluster.sh: $daemon exited while waiting for $what" >&2
+      return 1
+    fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       echo "cluster.sh: timed out after ${START_TIMEOUT}s waiting for $what; last try ($*) said:" >&2
       cat "$RUN/wait.out" >&2
@@ -75,10 +89,7 @@ alive() {
   [ -s "$pidfile" ] && running "$(cat "$pidfile")"
 }
 
-# require_alive NAME: fail fast when a daemon exited during start-up.
-require_alive() {
-  alive "$1" || { echo "cluster.sh: $1 exited during start-up" >&2; return 1; }
-}
+progress() { echo "cluster.sh: [${SECONDS}s] $*"; }
 
 dump_logs() {
   local f
@@ -123,8 +134,11 @@ SlurmdDebug=info
 # No cgroups in a container: track job processes through /proc, bind no tasks.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
+# Memory requests are enforced, as cgroups would on a production cluster: a step that grows past
+# its job's --mem is killed at the next sample (every second) and the job ends OUT_OF_MEMORY.
 JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=10
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
@@ -142,6 +156,8 @@ AccountingStoragePort=$dbd_port
 AccountingStoragePass=$munge_socket
 AccountingStorageEnforce=associations
 JobCompType=jobcomp/none
+# Keep the --comment the executor gives each job (rule and wildcards) for sacct.
+AccountingStoreFlags=job_comment
 NodeName=$host NodeAddr=127.0.0.1 $cpus_line RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
@@ -183,7 +199,7 @@ start_munge() {
   launch munged munged --foreground --force --socket="$dir/munge.socket.2" \
     --key-file="$dir/munge.key" --pid-file="$dir/munged.pid" --seed-file="$dir/munged.seed" \
     --log-file="$LOG/munged.log" --origin=127.0.0.1
-  wait_for "munged" bash -c "munge -n -S '$dir/munge.socket.2' | unmunge -S '$dir/munge.socket.2'"
+  wait_for munged "munged" bash -c "munge -n -S '$dir/munge.socket.2' | unmunge -S '$dir/munge.socket.2'"
 }
 
 start_mariadb() {
@@ -197,9 +213,9 @@ start_mariadb() {
   launch mariadbd mariadbd --no-defaults --user=root --datadir="$dir/data" \
     --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" --log-error="$LOG/mariadbd.log" \
     --bind-address=127.0.0.1 --port="$mysql_port" --skip-name-resolve \
-    --innodb-buffer-pool-size=64M --innodb-log-file-size=48M --innodb-lock-wait-timeout=900
-  wait_for "MariaDB" mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -u root ping
-  require_alive mariadbd
+    --innodb-use-native-aio=0 --innodb-buffer-pool-size=64M --innodb-log-file-size=48M \
+    --innodb-lock-wait-timeout=900 --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0
+  wait_for mariadbd "MariaDB" mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -u root ping
   mariadb --no-defaults --socket="$dir/mysqld.sock" -u root <<SQL
 CREATE DATABASE IF NOT EXISTS slurm_acct_db;
 CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$db_pass';
@@ -224,6 +240,14 @@ node_memory_mb() {
   echo $((total_mb - margin))
 }
 
+start_failed() {
+  trap - ERR
+  echo "cluster.sh: start failed; stopping what was started. Daemon logs:" >&2
+  dump_logs
+  stop_all
+  exit 1
+}
+
 start() {
   [ "$(id -u)" -eq 0 ] || die "must run as root (munged, slurmd and slurmdbd are started here)"
   local tool
@@ -235,10 +259,18 @@ start() {
   if [ -e "$RUN/started" ]; then
     die "$STATE already holds a cluster; stop it first"
   fi
+  # Job steps would read these instead of this cluster's configuration (see the note at the top).
+  if [ -e /etc/slurm/slurm.conf ]; then
+    die "/etc/slurm/slurm.conf exists: this machine has its own SLURM set-up; use that one"
+  fi
+  if [ -e "$NODE_CONF_LINK" ] || [ -L "$NODE_CONF_LINK" ]; then
+    die "$NODE_CONF_LINK exists: another slurmd runs here, or a test cluster was not stopped" \
+      "(it points to $(readlink "$NODE_CONF_LINK"))"
+  fi
   mkdir -p "$ETC" "$RUN" "$LOG" "$STATE/spool/slurmctld" "$STATE/spool/slurmd"
   chmod 755 "$STATE"
   : >"$RUN/started"
-  trap 'echo "cluster.sh: start failed; daemon logs follow" >&2; dump_logs; stop_all; exit 1' ERR
+  trap start_failed ERR
 
   local host cpus_line mem_mb ctld_port slurmd_port dbd_port mysql_port db_pass
   host=$(hostname -s)
@@ -249,25 +281,32 @@ start() {
   write_configs "$host" "$cpus_line" "$mem_mb" "$ctld_port" "$slurmd_port" "$dbd_port" \
     "$mysql_port" "$db_pass"
 
+  if [ ! -d "$(dirname "$NODE_CONF_LINK")" ]; then
+    mkdir -p "$(dirname "$NODE_CONF_LINK")"
+    echo made-link-dir >>"$RUN/started"
+  fi
+  ln -s "$ETC" "$NODE_CONF_LINK"
+
   start_munge
+  progress "munged up"
   start_mariadb "$mysql_port" "$db_pass"
+  progress "MariaDB up"
 
   launch slurmdbd slurmdbd -D
-  wait_for "slurmdbd" sacctmgr --noheader list cluster
-  require_alive slurmdbd
+  wait_for slurmdbd "slurmdbd" sacctmgr --noheader list cluster
   # The cluster, an account and the user must exist before slurmctld registers (associations
   # are enforced, as on most production clusters).
   sacctmgr -i add cluster "$CLUSTER_NAME" >/dev/null
   sacctmgr -i add account "$ACCOUNT" Cluster="$CLUSTER_NAME" \
     Description="bionmf test account" Organization=bionmf >/dev/null
   sacctmgr -i add user "$(id -un)" Account="$ACCOUNT" Cluster="$CLUSTER_NAME" >/dev/null
+  progress "slurmdbd up, cluster $CLUSTER_NAME, account $ACCOUNT and user $(id -un) registered"
 
   launch slurmctld slurmctld -D -f "$SLURM_CONF"
-  wait_for "slurmctld" scontrol ping
-  require_alive slurmctld
+  wait_for slurmctld "slurmctld" scontrol ping
+  progress "slurmctld up"
   launch slurmd slurmd -D -f "$SLURM_CONF"
-  wait_for "node $host to become idle" node_idle
-  require_alive slurmd
+  wait_for slurmd "node $host to become idle" node_idle
   trap - ERR
   echo "cluster.sh: cluster $CLUSTER_NAME up in ${SECONDS}s: node $host ($cpus_line RealMemory=$mem_mb)," \
     "account $ACCOUNT; export SLURM_CONF=$SLURM_CONF"
@@ -310,6 +349,11 @@ stop_all() {
   for name in slurmd slurmctld slurmdbd mariadbd munged; do
     grep -qx "$name" "$RUN/started" && stop_one "$name"
   done
+  # The node's configuration link, when it is this cluster's (see the note at the top).
+  if [ "$(readlink "$NODE_CONF_LINK" 2>/dev/null)" = "$ETC" ]; then
+    rm -f "$NODE_CONF_LINK"
+    if grep -qx made-link-dir "$RUN/started"; then rmdir "$(dirname "$NODE_CONF_LINK")" || true; fi
+  fi
   rm -f "$RUN/started"
 }
 
