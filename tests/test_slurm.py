@@ -254,7 +254,7 @@ def assert_same_results(expected: Path, actual: Path) -> None:
             x, y = ad.read_h5ad(a), ad.read_h5ad(b)
             assert_equal_nested(x.X, y.X, f"{rel}: X")
             for attr in ("obs", "var"):
-                getattr(x, attr).equals(getattr(y, attr)) or pytest.fail(f"{rel}: {attr} differ")
+                assert_equal_nested(getattr(x, attr), getattr(y, attr), f"{rel}: {attr}")
             for attr in ("obsm", "varm", "layers", "uns"):
                 assert_equal_nested(dict(getattr(x, attr)), dict(getattr(y, attr)), f"{rel}: {attr}")
         elif rel.suffix == ".png":
@@ -278,7 +278,8 @@ def assert_equal_nested(x, y, where: str) -> None:
     elif sp.issparse(x):
         assert sp.issparse(y), where
         np.testing.assert_array_equal(x.toarray(), y.toarray(), err_msg=where)
-    elif isinstance(x, (np.ndarray, list, tuple)):
+    elif isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
+        # NaN equals NaN here, as a missing metric is the same result in both runs.
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=where)
     else:
         assert x == y, f"{where}: {x!r} != {y!r}"
@@ -330,6 +331,7 @@ def test_workflow_on_slurm_matches_local_run_through_a_killed_job(slurm_cluster,
     )
     assert second.returncode == 0, second.stderr[-5000:]
     second_jobs = slurm_jobs(slurm_cluster, second.stderr)
+    node = slurm_cluster.run("sinfo", "--noheader", "--Node", "--format=%N").stdout.strip()
     rules = [rule_of(r, names) for r in second_jobs]
     assert "prepare" not in rules
     groups = [r for r in second_jobs if rule_of(r, names) == "factorize_batch"]
@@ -339,6 +341,7 @@ def test_workflow_on_slurm_matches_local_run_through_a_killed_job(slurm_cluster,
             assert (record["State"], record["ExitCode"]) == ("COMPLETED", "0:0"), record
         assert record["Account"] == slurm_cluster.account
         assert record["Cluster"] == "bionmf"
+        assert record["NodeList"] == node
     # Every rule but `all` (a local rule) ran as a SLURM job; the four factorize jobs as one.
     assert set(rules) == (slurm_rules - {"prepare", "factorize"}) | {"factorize_batch"}
     expected_counts = {k: v for k, v in expected_jobs.items() if k not in ("all", "prepare", "factorize")}
