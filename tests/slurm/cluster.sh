@@ -334,7 +334,6 @@ stop_all() {
   [ -e "$RUN/started" ] || return 0
   # Jobs still running would outlive slurmd (their slurmstepd is detached from it): cancel them.
   if alive slurmctld; then
-    scancel --full --quiet --cluster="$CLUSTER_NAME" --state=PENDING 2>/dev/null || true
     local job
     for job in $(squeue --noheader --format=%i 2>/dev/null); do
       scancel --full "$job" 2>/dev/null || true
