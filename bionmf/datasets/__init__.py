@@ -1,5 +1,6 @@
 """Bundled and simulated data sets."""
 
 from ._golub import golub
+from ._simulate import simulate
 
-__all__ = ["golub"]
+__all__ = ["golub", "simulate"]

@@ -1,1 +1,28 @@
-"""bionmf.io"""
+"""Reading expression data into AnnData (obs = samples or cells, var = genes) and writing it out.
+
+:func:`read` chooses the reader by file type: GCT 1.2/1.3 (:func:`read_gct`), TSV/CSV tables
+(:func:`read_table`), h5ad (:func:`read_h5ad`) and 10x Cell Ranger output (:func:`read_10x`).
+Writers: :func:`write_gct`, :func:`write_table`, :func:`write_gmt` (gene sets, read back by
+:func:`read_gmt`).
+"""
+
+from ._gct import read_gct, write_gct
+from ._gmt import read_gmt, write_gmt
+from ._read import annotate, detect_format, read, read_h5ad
+from ._table import read_names, read_table, write_table
+from ._tenx import read_10x
+
+__all__ = [
+    "annotate",
+    "detect_format",
+    "read",
+    "read_10x",
+    "read_gct",
+    "read_gmt",
+    "read_h5ad",
+    "read_names",
+    "read_table",
+    "write_gct",
+    "write_gmt",
+    "write_table",
+]

@@ -1,0 +1,115 @@
+"""Run a batch of seeded NMF runs of one rank to convergence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..seeding import random_init
+from ._frobenius import hals_steps, lee_steps
+from ._kl import kl_divergence, kl_steps
+from ._options import SolverOptions
+from ._products import frobenius_residual, squared_norm
+
+_STEPS = {"brunet": kl_steps, "lee": lee_steps, "hals": hals_steps}
+
+
+@dataclass
+class BatchResult:
+    """Factors and convergence record of a batch of runs.
+
+    Attributes
+    ----------
+    W : (runs, genes, k) basis of each run
+    H : (runs, k, samples) coefficients of each run
+    objective : (runs,) final loss (KL divergence or squared Frobenius residual), float64
+    n_iter : (runs,) iterations done
+    converged : (runs,) whether the stopping rule was met before ``max_iter``
+    """
+
+    W: np.ndarray
+    H: np.ndarray
+    objective: np.ndarray
+    n_iter: np.ndarray
+    converged: np.ndarray
+
+
+def prepare_matrix(X, dtype) -> np.ndarray | sp.csr_matrix:
+    """X (samples x genes) in the layout the solvers read: C-ordered array or CSR, of ``dtype``."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=dtype)
+        X.sum_duplicates()
+        return X
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def objective(X, Wt, H, active, loss: str, x_norm2: float | None = None) -> np.ndarray:
+    """Loss of each active run: KL divergence, or ||V - WH||_F^2 for the Frobenius loss."""
+    if loss == "kullback-leibler":
+        return kl_divergence(X, Wt, H, active)
+    if x_norm2 is None:
+        x_norm2 = squared_norm(X)
+    return frobenius_residual(X, Wt[active], H[active], x_norm2)
+
+
+def factorize_batch(
+    X,
+    rank: int,
+    seeds: Sequence[np.random.SeedSequence],
+    options: SolverOptions,
+) -> BatchResult:
+    """Run one NMF per seed at ``rank`` on X (samples x genes, V = X^T), all runs advancing together.
+
+    ``X`` must already be in solver layout (:func:`prepare_matrix`). Runs whose stopping rule is
+    met leave the batch; the others go on, up to ``options.max_iter`` iterations. Each run's result
+    depends on its seed alone, not on the other runs of the batch.
+    """
+    dtype = options.np_dtype
+    n, m = X.shape
+    b = len(seeds)
+    vmax = float(X.max())
+    Wt = np.empty((b, rank, m), dtype=dtype)
+    H = np.empty((b, rank, n), dtype=dtype)
+    for r, seed in enumerate(seeds):
+        W0, H0 = random_init(seed, m, n, rank, vmax, dtype)
+        Wt[r], H[r] = W0.T, H0
+
+    eps = dtype(np.finfo(dtype).eps)
+    step = _STEPS[options.algorithm]
+    x_norm2 = None if options.loss == "kullback-leibler" else squared_norm(X)
+    n_iter = np.zeros(b, dtype=np.int64)
+    converged = np.zeros(b, dtype=bool)
+    stable = np.zeros(b, dtype=np.int64)
+    labels = H.argmax(axis=1)
+    last_obj = np.full(b, np.inf)
+    active = np.arange(b)
+    done_iter = 0
+    while active.size and done_iter < options.max_iter:
+        steps = min(options.check_interval, options.max_iter - done_iter)
+        step(X, Wt, H, active, steps, eps)
+        done_iter += steps
+        n_iter[active] = done_iter
+        if options.stop == "connectivity":
+            new_labels = H[active].argmax(axis=1)
+            unchanged = (new_labels == labels[active]).all(axis=1)
+            stable[active] = np.where(unchanged, stable[active] + 1, 0)
+            labels[active] = new_labels
+            finished = stable[active] >= options.n_stable
+        else:
+            obj = objective(X, Wt, H, active, options.loss, x_norm2)
+            finished = (last_obj[active] - obj) <= options.tol * np.abs(obj)
+            last_obj[active] = obj
+        converged[active[finished]] = True
+        active = active[~finished]
+
+    final = objective(X, Wt, H, np.arange(b), options.loss, x_norm2)
+    return BatchResult(
+        W=np.ascontiguousarray(Wt.transpose(0, 2, 1)),
+        H=H,
+        objective=final,
+        n_iter=n_iter,
+        converged=converged,
+    )

@@ -1,0 +1,77 @@
+"""The solver options and the one place that checks which of them go together."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+#: algorithm -> (loss, default stopping rule)
+ALGORITHMS = {
+    "brunet": ("kullback-leibler", "connectivity"),
+    "lee": ("frobenius", "connectivity"),
+    "hals": ("frobenius", "objective"),
+}
+STOP_RULES = ("connectivity", "objective")
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """How each run is computed.
+
+    Attributes
+    ----------
+    algorithm
+        ``"brunet"`` (KL multiplicative updates), ``"lee"`` (Frobenius multiplicative updates) or
+        ``"hals"`` (Frobenius HALS).
+    stop
+        ``"connectivity"``: every ``check_interval`` iterations each sample is assigned to its
+        largest metagene coefficient; a run stops once the assignment has not changed for
+        ``n_stable`` consecutive checks (Brunet et al. 2004 use 10 and 40).
+        ``"objective"``: a run stops once its objective fell by less than ``tol`` (relative)
+        between two checks. ``None`` picks the algorithm's default.
+    max_iter
+        Iteration cap per run.
+    dtype
+        ``"float32"`` or ``"float64"``; factors and arithmetic in this precision.
+    """
+
+    algorithm: str = "brunet"
+    stop: str | None = None
+    max_iter: int = 2000
+    check_interval: int = 10
+    n_stable: int = 40
+    tol: float = 1e-4
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {self.algorithm!r}")
+        if self.stop is None:
+            object.__setattr__(self, "stop", ALGORITHMS[self.algorithm][1])
+        if self.stop not in STOP_RULES:
+            raise ValueError(f"stop must be one of {STOP_RULES}, got {self.stop!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        for name in ("max_iter", "check_interval", "n_stable"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
+            raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}")
+        if self.check_interval > self.max_iter:
+            raise ValueError(
+                f"check_interval ({self.check_interval}) must not exceed max_iter ({self.max_iter})"
+            )
+
+    @property
+    def loss(self) -> str:
+        return ALGORITHMS[self.algorithm][0]
+
+    @property
+    def np_dtype(self):
+        return DTYPES[self.dtype]
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,144 @@
+"""Solvers: each algorithm fits, stops by its rule, and computes a run the same alone or in a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bionmf.core.seeding import random_init, run_seed
+from bionmf.core.solvers import SolverOptions, factorize_batch, objective, prepare_matrix
+from bionmf.core.solvers._kl import kl_divergence
+
+ALGORITHMS = ["brunet", "lee", "hals"]
+
+
+def planted(n=40, m=120, k=3, seed=0):
+    """X = (W H)^T exactly, with non-negative W (m x k) and H (k x n)."""
+    rng = np.random.default_rng(seed)
+    W = rng.gamma(1.0, 1.0, size=(m, k)) * (rng.random((m, k)) < 0.5)
+    H = rng.gamma(1.0, 1.0, size=(k, n)) + 0.01
+    W[np.arange(k), np.arange(k)] += 1.0
+    return (W @ H).T + 1e-3
+
+
+def seeds(rank, runs, random_state=0):
+    return [run_seed(random_state, rank, r) for r in runs]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_fit_reduces_loss_far_below_start(algorithm):
+    X = prepare_matrix(planted(), np.float64)
+    opt = SolverOptions(algorithm=algorithm, dtype="float64", max_iter=500, stop="objective", tol=1e-6)
+    result = factorize_batch(X, 3, seeds(3, range(2)), opt)
+    W0, H0 = random_init(run_seed(0, 3, 0), X.shape[1], X.shape[0], 3, X.max(), np.float64)
+    start = objective(X, W0.T[None].copy(), H0[None].copy(), np.array([0]), opt.loss)[0]
+    assert result.objective[0] < 1e-3 * start
+    rel = np.linalg.norm(X.T - result.W[0] @ result.H[0]) / np.linalg.norm(X)
+    assert rel < 0.05
+    assert result.W.shape == (2, X.shape[1], 3) and result.H.shape == (2, 3, X.shape[0])
+    assert (result.W > 0).all() and (result.H > 0).all()
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_loss_never_increases_between_checks(algorithm):
+    X = prepare_matrix(planted(seed=1), np.float64)
+    losses = []
+    for max_iter in (10, 20, 40, 80):
+        opt = SolverOptions(algorithm=algorithm, dtype="float64", max_iter=max_iter, n_stable=1000)
+        losses.append(factorize_batch(X, 3, seeds(3, [0]), opt).objective[0])
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(losses, losses[1:]))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_run_alone_equals_run_in_batch(algorithm, sparse):
+    X = planted(seed=2)
+    X[X < np.quantile(X, 0.3)] = 0.0
+    X = prepare_matrix(sp.csr_matrix(X) if sparse else X, np.float32)
+    opt = SolverOptions(algorithm=algorithm, max_iter=200)
+    batch = factorize_batch(X, 3, seeds(3, range(5)), opt)
+    alone = factorize_batch(X, 3, seeds(3, [3]), opt)
+    np.testing.assert_array_equal(alone.W[0], batch.W[3])
+    np.testing.assert_array_equal(alone.H[0], batch.H[3])
+    assert alone.n_iter[0] == batch.n_iter[3]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_sparse_and_dense_give_the_same_fit(algorithm):
+    X = planted(seed=3)
+    X[X < np.quantile(X, 0.4)] = 0.0
+    opt = SolverOptions(algorithm=algorithm, dtype="float64", max_iter=100, n_stable=1000)
+    dense = factorize_batch(prepare_matrix(X, np.float64), 3, seeds(3, range(2)), opt)
+    sparse = factorize_batch(prepare_matrix(sp.csr_matrix(X), np.float64), 3, seeds(3, range(2)), opt)
+    np.testing.assert_allclose(sparse.H, dense.H, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(sparse.objective, dense.objective, rtol=1e-8)
+
+
+def test_connectivity_rule_stops_after_n_stable_unchanged_checks():
+    X = prepare_matrix(planted(seed=4), np.float32)
+    opt = SolverOptions(algorithm="brunet", check_interval=10, n_stable=5, max_iter=2000)
+    result = factorize_batch(X, 3, seeds(3, range(4)), opt)
+    assert result.converged.all()
+    assert (result.n_iter % 10 == 0).all()
+    assert (result.n_iter >= 50).all() and (result.n_iter < 2000).all()
+    capped = factorize_batch(X, 3, seeds(3, range(4)), SolverOptions(algorithm="brunet", max_iter=30))
+    assert (capped.n_iter == 30).all() and not capped.converged.any()
+
+
+def test_same_seed_same_result_other_seed_other_result():
+    X = prepare_matrix(planted(seed=5), np.float32)
+    opt = SolverOptions(max_iter=100)
+    a = factorize_batch(X, 3, seeds(3, [0]), opt)
+    b = factorize_batch(X, 3, seeds(3, [0]), opt)
+    c = factorize_batch(X, 3, seeds(3, [0], random_state=1), opt)
+    np.testing.assert_array_equal(a.W, b.W)
+    assert not np.array_equal(a.W, c.W)
+
+
+def test_kl_divergence_matches_definition():
+    rng = np.random.default_rng(0)
+    X = rng.random((7, 11))
+    X[X < 0.3] = 0.0
+    Wt = rng.random((2, 3, 11))
+    H = rng.random((2, 3, 7))
+    expected = []
+    for r in range(2):
+        V, WH = X.T, Wt[r].T @ H[r]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(V > 0, V * np.log(V / WH), 0.0)
+        expected.append((term - V + WH).sum())
+    active = np.arange(2)
+    np.testing.assert_allclose(kl_divergence(X, Wt, H, active), expected, rtol=1e-10)
+    np.testing.assert_allclose(kl_divergence(sp.csr_matrix(X), Wt, H, active), expected, rtol=1e-10)
+
+
+def test_frobenius_objective_matches_definition():
+    rng = np.random.default_rng(1)
+    X = rng.random((7, 11))
+    Wt = rng.random((2, 3, 11))
+    H = rng.random((2, 3, 7))
+    expected = [np.sum((X.T - Wt[r].T @ H[r]) ** 2) for r in range(2)]
+    np.testing.assert_allclose(objective(X, Wt, H, np.arange(2), "frobenius"), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(algorithm="als"), "algorithm must be one of"),
+        (dict(stop="never"), "stop must be one of"),
+        (dict(dtype="float16"), "dtype must be one of"),
+        (dict(max_iter=0), "max_iter must be a positive int"),
+        (dict(n_stable=2.5), "n_stable must be a positive int"),
+        (dict(tol=0), "tol must be a number in"),
+        (dict(check_interval=50, max_iter=20), "check_interval"),
+    ],
+)
+def test_bad_options_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SolverOptions(**kwargs)
+
+
+def test_default_stopping_rule_follows_algorithm():
+    assert SolverOptions(algorithm="brunet").stop == "connectivity"
+    assert SolverOptions(algorithm="hals").stop == "objective"
