@@ -386,6 +386,25 @@ def test_signature_plots_when_kim_selects_nothing():
 def test_numeric_annotation_track(golub):
     adata = golub.copy()
     adata.obs["depth"] = np.linspace(0.0, 1.0, adata.n_obs)
-    fig = bionmf.pl.consensus(adata, annotate=["depth", "class3"])
+    adata.obs["is_aml"] = (adata.obs["ALL_AML"] == "AML").to_numpy()
+    fig = bionmf.pl.consensus(adata, annotate=["depth", "class3", "is_aml"])
     assert "colorbar:depth" in labels(fig, "colorbar") and "track:depth" in labels(fig, "track")
-    assert labels(fig, "legend") == ["legend:consensus cluster,class3"]
+    assert labels(fig, "legend") == ["legend:consensus cluster,class3,is_aml"]  # booleans are categories
+
+
+def test_plots_after_h5ad_round_trip(golub, tmp_path):
+    """The workflow plots from a written .h5ad: every plot reads the survey as stored there."""
+    golub.write_h5ad(tmp_path / "golub.h5ad")
+    back = ad.read_h5ad(tmp_path / "golub.h5ad")
+    fig = bionmf.pl.rank_metrics(back)
+    lines = {ln.get_label(): ln for ln in by_label(fig, "metric:cophenetic").get_lines()}
+    np.testing.assert_allclose(lines["permuted data"].get_ydata(), golub.uns["nmf"]["null_metrics"]["cophenetic"])
+    k = golub.uns["nmf"]["rank"]
+    np.testing.assert_array_equal(by_label(bionmf.pl.consensus(back), "heatmap").images[0].get_array(),
+                                  by_label(bionmf.pl.consensus(golub), "heatmap").images[0].get_array())
+    assert tick_texts(by_label(bionmf.pl.metagenes(back), "heatmap:basis")) == \
+        tick_texts(by_label(bionmf.pl.metagenes(golub), "heatmap:basis"))
+    assert len(labels(bionmf.pl.consensus_grid(back), "heatmap")) == 3
+    assert len(by_label(bionmf.pl.clusters(back), "embedding").collections[0].get_offsets()) == back.n_obs
+    assert by_label(bionmf.pl.signatures(back), "heatmap").images[0].get_array().shape[1] == back.n_obs
+    assert k == back.uns["nmf"]["rank"]

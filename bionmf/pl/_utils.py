@@ -129,8 +129,10 @@ class Track:
     def __init__(self, name: str, values, *, palette=None, cmap: str = "viridis", vmin=None, vmax=None):
         self.name = name
         values = pd.Series(values).reset_index(drop=True)
-        self.categorical = not pd.api.types.is_numeric_dtype(values) or isinstance(
-            values.dtype, pd.CategoricalDtype
+        self.categorical = (
+            not pd.api.types.is_numeric_dtype(values)
+            or pd.api.types.is_bool_dtype(values)
+            or isinstance(values.dtype, pd.CategoricalDtype)
         )
         if self.categorical:
             cat = values.astype("category")
@@ -171,21 +173,14 @@ class Track:
             spine.set_visible(False)
         ax.set_label(f"{TRACK}:{self.name}")
 
-    def legend(self, ax: Axes) -> None:
-        """Legend (categorical) or colour bar (numeric) of the track in ``ax``."""
-        if self.categorical:
-            ax.axis("off")
-            handles = [Patch(facecolor=c, label=n) for c, n in zip(self.colors, self.categories)]
-            ax.legend(handles=handles, title=self.name, loc="upper left", frameon=False, fontsize=8,
-                      title_fontsize=9, borderaxespad=0)
-            ax.set_label(f"{LEGEND}:{self.name}")
-        else:
-            sm = plt.cm.ScalarMappable(norm=self.norm, cmap=self.cmap)
-            cb = ax.figure.colorbar(sm, cax=ax, orientation="horizontal")
-            cb.set_label(self.name, fontsize=9)
-            ax.xaxis.set_label_position("top")
-            cb.ax.tick_params(labelsize=7)
-            ax.set_label(f"{COLORBAR}:{self.name}")
+    def colorbar(self, ax: Axes) -> None:
+        """Horizontal colour bar of a numeric track in ``ax``, its name above it."""
+        sm = plt.cm.ScalarMappable(norm=self.norm, cmap=self.cmap)
+        cb = ax.figure.colorbar(sm, cax=ax, orientation="horizontal")
+        cb.set_label(self.name, fontsize=9)
+        ax.xaxis.set_label_position("top")
+        cb.ax.tick_params(labelsize=7)
+        ax.set_label(f"{COLORBAR}:{self.name}")
 
 
 def cluster_track(labels, k: int, name: str = "cluster") -> Track:
@@ -224,7 +219,7 @@ def side_legends(fig: Figure, spec, tracks: Sequence[Track]) -> None:
     for i, track in enumerate(numeric):
         # a thin strip in the middle of the slot, label above it
         strip = sub[i].subgridspec(3, 2, height_ratios=[1.2, 0.6, 1.0], width_ratios=[0.8, 0.2])[1, 0]
-        track.legend(fig.add_subplot(strip))
+        track.colorbar(fig.add_subplot(strip))
     ax = fig.add_subplot(sub[-1])
     ax.axis("off")
     if not categorical:

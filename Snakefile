@@ -1,0 +1,46 @@
+# bionmf: consensus NMF rank survey, from expression files to chosen rank, signatures, plots and
+# report. Run `snakemake --cores 8` (bundled Golub data) or `snakemake --cores 8 --configfile
+# my.yaml`; the README's "The workflow" describes the config keys and the outputs.
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+# The config checks below import this checkout's bionmf even before `pip install -e .`; the jobs
+# import the installed one (`pip install -e .`, or envs/bionmf.yaml with --sdm conda).
+sys.path.insert(0, workflow.basedir)
+import bionmf.workflow  # noqa: E402  (after the path set-up above)
+
+# A --configfile replaces the bundled defaults instead of being merged into them, so that a
+# user's `datasets` does not also run Golub; keys it leaves out take the schema's defaults.
+if not workflow.overwrite_configfiles:
+
+    configfile: Path(workflow.basedir) / "config" / "config.yaml"
+
+
+# One line per problem, naming the key, before any job; then Snakemake's validation, which also
+# fills in the schema's defaults.
+SCHEMA = Path(workflow.basedir) / "config" / "schema" / "config.schema.yaml"
+bionmf.workflow.validate_config(config, SCHEMA)
+validate(config, SCHEMA)
+
+
+include: "rules/common.smk"
+include: "rules/prepare.smk"
+include: "rules/factorize.smk"
+include: "rules/consensus.smk"
+include: "rules/select.smk"
+include: "rules/signatures.smk"
+include: "rules/plots.smk"
+
+
+report: "report/workflow.rst"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

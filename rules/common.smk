@@ -1,0 +1,152 @@
+# Helpers shared by the rules: the config after validation, wildcard constraints, input lists
+# and resource requests computed from the data size.
+
+import re
+
+import bionmf.workflow as wf
+
+# Checks the schema cannot express (input files exist, solver options go together); a clear
+# error naming the key, before any job is scheduled.
+wf.check_config(config)
+
+DATASETS = config["datasets"]
+RANKS = sorted(set(config["ranks"]))
+CHUNKS = wf.run_chunks(config["n_runs"], config["runs_per_job"])
+PERMUTATIONS = list(range(config["n_permutations"]))
+SHAPES = {name: wf.data_shape(spec) for name, spec in DATASETS.items()}
+# The config entries each rule's results depend on, as params: Snakemake reruns a job when they
+# change, and only then (factorize jobs of unchanged ranks and run ranges are kept).
+SOLVER = {key: config[key] for key in ("algorithm", "random_state", "solver")}
+SURVEY = {
+    key: config[key]
+    for key in (
+        "ranks",
+        "n_runs",
+        "n_permutations",
+        "algorithm",
+        "random_state",
+        "solver",
+        "rank_rule",
+        "key_added",
+    )
+}
+
+
+wildcard_constraints:
+    dataset="|".join(re.escape(name) for name in DATASETS),
+    rank=r"[0-9]+",
+    start=r"[0-9]+",
+    perm=r"[0-9]+",
+    stop=r"[0-9]+",
+
+
+def dataset_inputs(wildcards):
+    """The files a data set entry reads (none for bundled data)."""
+    return wf.dataset_files(DATASETS[wildcards.dataset])
+
+
+def chunk_files(wildcards):
+    return [
+        f"results/{wildcards.dataset}/runs/rank_{wildcards.rank}/runs_{start}-{stop}.npz"
+        for start, stop in CHUNKS
+    ]
+
+
+def null_chunk_files(wildcards):
+    return [
+        f"results/{wildcards.dataset}/null/permutation_{wildcards.perm}/rank_{wildcards.rank}/runs_{start}-{stop}.npz"
+        for start, stop in CHUNKS
+    ]
+
+
+def null_summaries(wildcards):
+    """Summary of every (permutation, rank) of the null model, permutation-major (see NULL_INDEX)."""
+    return [
+        f"results/{wildcards.dataset}/null/permutation_{p}/rank_{k}/summary.npz"
+        for p in PERMUTATIONS
+        for k in RANKS
+    ]
+
+
+# the permutation of each file of null_summaries, in the same order
+NULL_INDEX = [p for p in PERMUTATIONS for k in RANKS]
+
+
+def per_rank(pattern):
+    """Input function: ``pattern`` (with {dataset} and {rank}) for every rank of the grid."""
+
+    def files(wildcards):
+        return [pattern.format(dataset=wildcards.dataset, rank=k) for k in RANKS]
+
+    return files
+
+
+def per_rank_report(pattern, *, caption, category, output):
+    """``pattern`` (with {rank}; {{dataset}} left to the rule) for every rank, each file marked
+    for the report with its own rank label."""
+
+    def marked(rank):
+        return report(
+            pattern.format(rank=rank),
+            caption=caption,
+            category=category,
+            subcategory="{dataset}",
+            labels={"data set": "{dataset}", "rank": str(rank), "output": output},
+        )
+
+    return [marked(k) for k in RANKS]
+
+
+def sized(step, key, **extra):
+    """Resource ``key`` (mem_mb or runtime) of a ``step`` job, from its data set's size.
+
+    Memory grows with the attempt number so that `--retries` recovers from an underestimate.
+    """
+
+    def value(wildcards, threads, attempt):
+        rank = int(wildcards.get("rank", max(RANKS)))
+        runs = int(wildcards.stop) - int(wildcards.start) if "start" in wildcards.keys() else config["n_runs"]
+        request = wf.job_resources(
+            step,
+            SHAPES[wildcards.dataset],
+            threads=threads,
+            rank=rank,
+            runs=runs,
+            n_ranks=len(RANKS),
+            max_iter=config["solver"]["max_iter"],
+        )[key]
+        return request * attempt if key == "mem_mb" else request
+
+    return value
+
+
+def factorize_threads(wildcards):
+    """1 to 4 threads, by the estimated work of the job (Snakemake caps them at --cores)."""
+    return wf.job_threads(
+        SHAPES[wildcards.dataset],
+        rank=int(wildcards.rank),
+        runs=int(wildcards.stop) - int(wildcards.start),
+        max_iter=config["solver"]["max_iter"],
+    )
+
+
+def final_outputs():
+    """Everything `rule all` asks for, every data set."""
+    files = []
+    for name in DATASETS:
+        base = f"results/{name}"
+        files += [
+            f"{base}/bionmf.h5ad",
+            f"{base}/rank_metrics.tsv",
+            f"{base}/rank_choice.json",
+            f"{base}/clusters.tsv",
+            *(f"{base}/plots/{name}.png" for name in wf.SURVEY_PLOTS),
+        ]
+        for k in RANKS:
+            files += [
+                f"{base}/rank_{k}/consensus.tsv",
+                f"{base}/signatures/rank_{k}_scores.tsv",
+                f"{base}/signatures/rank_{k}.gmt",
+                f"{base}/plots/consensus_rank_{k}.png",
+            ]
+    return files

@@ -1,0 +1,58 @@
+rule plots:
+    """Consensus heatmap of every rank; rank-metric curves, all consensus matrices side by side,
+    and metagenes, signatures and sample clusters at the chosen rank (bionmf.pl)."""
+    input:
+        "results/{dataset}/bionmf.h5ad",
+    output:
+        consensus=per_rank_report(
+            "results/{{dataset}}/plots/consensus_rank_{rank}.png",
+            caption="../report/consensus.rst",
+            category="Consensus matrices",
+            output="consensus heatmap",
+        ),
+        consensus_grid=report(
+            "results/{dataset}/plots/consensus_grid.png",
+            caption="../report/consensus_grid.rst",
+            category="Consensus matrices",
+            subcategory="{dataset}",
+            labels={"data set": "{dataset}", "rank": "all"},
+        ),
+        rank_metrics=report(
+            "results/{dataset}/plots/rank_metrics.png",
+            caption="../report/rank_metrics.rst",
+            category="Rank selection",
+            labels={"data set": "{dataset}", "output": "metric curves"},
+        ),
+        metagenes=report(
+            "results/{dataset}/plots/metagenes.png",
+            caption="../report/metagenes.rst",
+            category="Metagenes",
+            labels={"data set": "{dataset}", "output": "metagene loadings"},
+        ),
+        signatures=report(
+            "results/{dataset}/plots/signatures.png",
+            caption="../report/signatures.rst",
+            category="Metagenes",
+            labels={"data set": "{dataset}", "output": "signature expression"},
+        ),
+        clusters=report(
+            "results/{dataset}/plots/clusters.png",
+            caption="../report/clusters.rst",
+            category="Sample clusters",
+            labels={"data set": "{dataset}", "output": "cluster plot"},
+        ),
+    params:
+        key=config["key_added"],
+        signatures=config["signatures"],
+        ranks=RANKS,
+    log:
+        "logs/{dataset}/plots.log",
+    benchmark:
+        "logs/{dataset}/benchmark/plots.tsv"
+    resources:
+        mem_mb=sized("plots", "mem_mb"),
+        runtime=sized("plots", "runtime"),
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/plots.py"

@@ -1,0 +1,72 @@
+rule select:
+    """Metrics of every rank in one table, and the rank the rank rule chooses."""
+    input:
+        summaries=per_rank("results/{dataset}/rank_{rank}/summary.npz"),
+        null=null_summaries,
+    output:
+        table=report(
+            "results/{dataset}/rank_metrics.tsv",
+            caption="../report/rank_metrics_table.rst",
+            category="Rank selection",
+            labels={"data set": "{dataset}", "output": "metrics table"},
+        ),
+        choice="results/{dataset}/rank_choice.json",
+    params:
+        rank_rule=config["rank_rule"],
+        null_index=NULL_INDEX,
+    log:
+        "logs/{dataset}/select.log",
+    benchmark:
+        "logs/{dataset}/benchmark/select.tsv"
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/select.py"
+
+
+rule annotate:
+    """The prepared AnnData with everything bionmf.tl.nmf writes (obsm, varm, obs, uns)."""
+    input:
+        prepared="results/{dataset}/prepared.h5ad",
+        runs=per_rank("results/{dataset}/rank_{rank}/runs.npz"),
+        summaries=per_rank("results/{dataset}/rank_{rank}/summary.npz"),
+        null=null_summaries,
+    output:
+        "results/{dataset}/bionmf.h5ad",
+    params:
+        survey=SURVEY,
+        null_index=NULL_INDEX,
+    log:
+        "logs/{dataset}/annotate.log",
+    benchmark:
+        "logs/{dataset}/benchmark/annotate.tsv"
+    resources:
+        mem_mb=sized("annotate", "mem_mb"),
+        runtime=sized("annotate", "runtime"),
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/annotate.py"
+
+
+rule clusters:
+    """Consensus cluster of every sample at every rank, beside the sample annotation."""
+    input:
+        "results/{dataset}/bionmf.h5ad",
+    output:
+        report(
+            "results/{dataset}/clusters.tsv",
+            caption="../report/clusters_table.rst",
+            category="Sample clusters",
+            labels={"data set": "{dataset}", "output": "cluster table"},
+        ),
+    params:
+        key=config["key_added"],
+    log:
+        "logs/{dataset}/clusters.log",
+    benchmark:
+        "logs/{dataset}/benchmark/clusters.tsv"
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/clusters.py"
