@@ -207,7 +207,7 @@ start_mariadb() {
   local dir=$STATE/mysql
   mkdir -p "$dir"
   # --no-defaults everywhere: the system's /etc/mysql settings (socket in /run, ...) do not apply.
-  mariadb-install-db --no-defaults --user=root --datadir="$dir/data" --skip-test-db \
+  mariadb-install-db --no-defaults --user=root --datadir="$dir/data" --skip-test-db --skip-name-resolve \
     --auth-root-authentication-method=socket >"$LOG/mariadb-install-db.log" 2>&1 \
     || { cat "$LOG/mariadb-install-db.log" >&2; return 1; }
   launch mariadbd mariadbd --no-defaults --user=root --datadir="$dir/data" \
