@@ -10,9 +10,10 @@ The library has the layout of scanpy:
 - :mod:`bionmf.core` holds the array-level algorithms (no AnnData).
 """
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from . import core, datasets, io, pl, pp, tl
+from . import core, datasets, io, pp, tl
 
 try:
     __version__ = version("bionmf")
@@ -20,3 +21,13 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 __all__ = ["core", "datasets", "io", "pl", "pp", "tl", "__version__"]
+
+
+def __getattr__(name: str):
+    # pl pulls in matplotlib and seaborn; importing it on first use keeps `import bionmf` quick
+    # for the workflow's many short jobs that never plot.
+    if name == "pl":
+        module = importlib.import_module(".pl", __name__)
+        globals()["pl"] = module
+        return module
+    raise AttributeError(f"module 'bionmf' has no attribute {name!r}")

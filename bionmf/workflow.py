@@ -31,6 +31,7 @@ from .core.permutation import permutation_seed, permute_within_genes
 from .core.rank_selection import RULES, apply_all, choose_rank
 from .core.solvers import SolverOptions, prepare_matrix
 from .tl._nmf import check_ranks, fit_matrix, metrics_table, null_tables, store_survey
+from .tl._nmf import survey_params as _survey_params
 
 logger = logging.getLogger("bionmf")
 
@@ -178,18 +179,11 @@ def run_chunks(n_runs: int, runs_per_job: int) -> list[tuple[int, int]]:
 
 def survey_params(config: Mapping, *, genes: np.ndarray, gene_key: str) -> dict:
     """The ``params`` that :func:`bionmf.tl.nmf` records for the same survey."""
-    options = solver_options(config)
-    return {
-        "ranks": sorted({int(k) for k in config["ranks"]}),
-        "n_runs": int(config["n_runs"]),
-        "random_state": int(config["random_state"]),
-        "rank_rule": config["rank_rule"],
-        "layer": "X",
-        "use_genes": gene_key,
-        "n_genes_used": int(np.sum(genes)),
-        "n_permutations": int(config.get("n_permutations", 0)),
-        **{k: v for k, v in options.to_dict().items() if v is not None},
-    }
+    return _survey_params(
+        ranks=config["ranks"], n_runs=config["n_runs"], random_state=config["random_state"],
+        rank_rule=config["rank_rule"], layer=None, genes=genes, gene_key=gene_key,
+        n_permutations=config.get("n_permutations", 0), options=solver_options(config),
+    )
 
 
 # -- rule bodies ----------------------------------------------------------------------------------

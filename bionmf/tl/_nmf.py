@@ -147,17 +147,10 @@ def nmf(
     ranks = check_ranks(ranks, X.shape)
     X = prepare_matrix(X, options.np_dtype)
 
-    params = {
-        "ranks": [int(k) for k in ranks],
-        "n_runs": int(n_runs),
-        "random_state": random_state,
-        "rank_rule": rank_rule,
-        "layer": "X" if layer is None else layer,
-        "use_genes": gene_key,
-        "n_genes_used": int(genes.sum()),
-        "n_permutations": int(n_permutations),
-        **{k: v for k, v in options.to_dict().items() if v is not None},
-    }
+    params = survey_params(
+        ranks=ranks, n_runs=n_runs, random_state=random_state, rank_rule=rank_rule, layer=layer,
+        genes=genes, gene_key=gene_key, n_permutations=n_permutations, options=options,
+    )
     if verbose:
         logger.info(
             "NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s",
@@ -254,6 +247,32 @@ def check_ranks(ranks: Iterable[int], shape: tuple[int, int]) -> list[int]:
             f"below min(n_samples, n_genes) = {limit}"
         )
     return sorted({int(k) for k in ranks})
+
+
+def survey_params(
+    *,
+    ranks: Iterable[int],
+    n_runs: int,
+    random_state: int,
+    rank_rule: str,
+    layer: str | None,
+    genes: np.ndarray,
+    gene_key: str,
+    n_permutations: int,
+    options: SolverOptions,
+) -> dict:
+    """The ``params`` record of a survey, as stored in ``uns[key]['params']`` (h5ad-writable)."""
+    return {
+        "ranks": sorted({int(k) for k in ranks}),
+        "n_runs": int(n_runs),
+        "random_state": int(random_state),
+        "rank_rule": rank_rule,
+        "layer": "X" if layer is None else layer,
+        "use_genes": gene_key,
+        "n_genes_used": int(np.sum(genes)),
+        "n_permutations": int(n_permutations),
+        **{k: v for k, v in options.to_dict().items() if v is not None},
+    }
 
 
 def metrics_table(summaries: Mapping[int, RankSummary]) -> pd.DataFrame:
