@@ -551,6 +551,10 @@ def job_threads(shape: tuple[int, int], *, rank: int, runs: int, max_iter: int =
     return int(max(1, min(most, runs, math.ceil(seconds / 10.0))))
 
 
+#: memory every job needs before its data (MB): Snakemake in the job plus the Python step
+JOB_BASE_MB = 1200
+
+
 def job_resources(
     step: str, shape: tuple[int, int], *, threads: int = 1, rank: int = 2, runs: int = 1,
     n_ranks: int = 1, max_iter: int = 2000,
@@ -558,7 +562,7 @@ def job_resources(
     """``mem_mb`` and ``runtime`` (minutes) requests of one job, from the data size.
 
     Generous estimates for cluster schedulers (a queue kill costs more than an oversized
-    request): Python with the scientific stack takes about 500 MB; the matrix is held as float64
+    request): the matrix is held as float64
     on read and in the solver's precision; a factorization run costs about
     ``4 * samples * genes * rank`` operations per iteration (:func:`factorize_seconds`), and
     the runtime request is :data:`RUNTIME_MARGIN` times that estimate.
@@ -567,18 +571,18 @@ def job_resources(
     cells = float(n) * float(g)
     mb = 1e-6
     if step == "prepare":
-        mem = 600 + 6 * cells * 8 * mb
+        mem = JOB_BASE_MB + 6 * cells * 8 * mb
         minutes = 5 + cells * 2e-6 / 60
     elif step == "factorize":
         per_run = (g + n) * rank * 4 * 4
-        mem = 600 + (cells * 8 + cells * 4 * (1 + threads) + runs * per_run) * mb
+        mem = JOB_BASE_MB + (cells * 8 + cells * 4 * (1 + threads) + runs * per_run) * mb
         seconds = factorize_seconds(shape, rank=rank, runs=runs, max_iter=max_iter) / max(threads, 1)
         minutes = 5 + RUNTIME_MARGIN * seconds / 60
     elif step == "consensus":
-        mem = 600 + (cells * 12 + 6 * n * n * 8 + runs * n * 2) * mb
+        mem = JOB_BASE_MB + (cells * 12 + 6 * n * n * 8 + runs * n * 2) * mb
         minutes = 5 + (cells * rank + n * n * math.log2(n + 2)) * 1e-7 / 60
     elif step in ("annotate", "signatures", "plots", "clusters"):
-        mem = 800 + (4 * cells * 8 + n_ranks * (n * n + (g + n) * rank) * 8) * mb
+        mem = JOB_BASE_MB + 200 + (4 * cells * 8 + n_ranks * (n * n + (g + n) * rank) * 8) * mb
         minutes = 5 + n_ranks * cells * 1e-7 / 60
     else:
         raise ValueError(f"unknown workflow step {step!r}")

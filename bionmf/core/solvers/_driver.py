@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from ..seeding import random_init
 from ._frobenius import hals_steps, lee_steps
-from ._kl import kl_divergence, kl_steps
+from ._kl import kl_divergence, kl_steps, kl_until_stable
 from ._options import SolverOptions
 from ._products import frobenius_residual, squared_norm
 
@@ -87,6 +87,13 @@ def factorize_batch(
     last_obj = np.full(b, np.inf)
     active = np.arange(b)
     done_iter = 0
+    if options.algorithm == "brunet" and options.stop == "connectivity":
+        # the whole loop below, compiled: each thread carries its runs to the end
+        n_iter, converged = kl_until_stable(
+            X, Wt, H, max_iter=options.max_iter, check_interval=options.check_interval,
+            n_stable=options.n_stable, eps=eps,
+        )
+        active = active[:0]
     while active.size and done_iter < options.max_iter:
         steps = min(options.check_interval, options.max_iter - done_iter)
         step(X, Wt, H, active, steps, eps)

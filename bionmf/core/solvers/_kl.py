@@ -5,7 +5,9 @@ With V = X^T (genes x samples) ~ W H and the generalized KL divergence, one iter
     H <- max(H * (W^T (V / WH)) / (W^T 1), eps)
     W <- max(W * ((V / WH) H^T) / (1 H^T), eps)
 
-H first, then W with the new H, each floored at machine epsilon as in Brunet's reference code.
+H first, then W with the new H, each floored at the machine epsilon of the working precision after
+every update. (Brunet's reference code and the R package NMF floor at double precision's epsilon
+every 10 iterations instead.)
 
 The kernels take X in AnnData orientation (samples x genes, C order or CSR) and W transposed
 (``Wt``, k x genes), so every inner loop runs over the genes of one sample: long, contiguous and
@@ -33,12 +35,25 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
     numer_w = np.empty((k, m), dtype=dt)
     col_sum = np.empty(k, dtype=dt)
     row_sum = np.empty(k, dtype=dt)
+    # metagenes go through the inner loops two at a time, so each pass over the genes does twice
+    # the arithmetic per load of q; every sum keeps its order, so the numbers do not change
+    k2 = k - k % 2
     for _ in range(n_steps):
         for a in range(k):
             col_sum[a] = Wt[a].sum()
         for j in range(n):
             _dense_quotient(X[j], Wt, H, j, q)
-            for a in range(k):
+            for a in range(0, k2, 2):
+                s0 = 0.0
+                s1 = 0.0
+                for i in range(m):
+                    s0 += Wt[a, i] * q[i]
+                    s1 += Wt[a + 1, i] * q[i]
+                h = H[a, j] * s0 / col_sum[a]
+                H[a, j] = h if h > eps else eps
+                h = H[a + 1, j] * s1 / col_sum[a + 1]
+                H[a + 1, j] = h if h > eps else eps
+            for a in range(k2, k):
                 s = 0.0
                 for i in range(m):
                     s += Wt[a, i] * q[i]
@@ -49,7 +64,13 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
         numer_w[:, :] = 0.0
         for j in range(n):
             _dense_quotient(X[j], Wt, H, j, q)
-            for a in range(k):
+            for a in range(0, k2, 2):
+                h0 = H[a, j]
+                h1 = H[a + 1, j]
+                for i in range(m):
+                    numer_w[a, i] += h0 * q[i]
+                    numer_w[a + 1, i] += h1 * q[i]
+            for a in range(k2, k):
                 h = H[a, j]
                 for i in range(m):
                     numer_w[a, i] += h * q[i]
@@ -62,17 +83,40 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
 
 @nb.njit(inline="always", **_JIT)
 def _dense_quotient(x, Wt, H, j, q):
-    """q = x / (W H)[:, j] for sample j."""
+    """q = x / (W H)[:, j] for sample j.
+
+    (W H)[i, j] is summed over the metagenes in order, two per pass over the genes, and the last
+    pass divides, so q is written once or twice instead of k + 1 times.
+    """
     k, m = Wt.shape
-    h = H[0, j]
-    for i in range(m):
-        q[i] = Wt[0, i] * h
-    for a in range(1, k):
-        h = H[a, j]
+    h0 = H[0, j]
+    if k == 1:
         for i in range(m):
-            q[i] += Wt[a, i] * h
+            q[i] = x[i] / (Wt[0, i] * h0)
+        return
+    h1 = H[1, j]
+    if k == 2:
+        for i in range(m):
+            q[i] = x[i] / (Wt[0, i] * h0 + Wt[1, i] * h1)
+        return
     for i in range(m):
-        q[i] = x[i] / q[i]
+        q[i] = Wt[0, i] * h0 + Wt[1, i] * h1
+    a = 2
+    while a + 2 < k:
+        h0 = H[a, j]
+        h1 = H[a + 1, j]
+        for i in range(m):
+            q[i] = q[i] + Wt[a, i] * h0 + Wt[a + 1, i] * h1
+        a += 2
+    if a + 2 == k:
+        h0 = H[a, j]
+        h1 = H[a + 1, j]
+        for i in range(m):
+            q[i] = x[i] / (q[i] + Wt[a, i] * h0 + Wt[a + 1, i] * h1)
+    else:
+        h0 = H[a, j]
+        for i in range(m):
+            q[i] = x[i] / (q[i] + Wt[a, i] * h0)
 
 
 @nb.njit(**_JIT)
@@ -139,6 +183,50 @@ def _sparse_batch(data, indices, indptr, Wt, H, active, n_steps, eps):
         _sparse_steps_one(data, indices, indptr, Wt[r], H[r], n_steps, eps)
 
 
+@nb.njit(cache=True)
+def _assignment_unchanged(H, labels):
+    """Reassign every sample to its largest coefficient (first on ties, as argmax); say whether
+    any assignment changed."""
+    k, n = H.shape
+    unchanged = True
+    for j in range(n):
+        best = 0
+        for a in range(1, k):
+            if H[a, j] > H[best, j]:
+                best = a
+        if best != labels[j]:
+            unchanged = False
+            labels[j] = best
+    return unchanged
+
+
+@nb.njit(cache=True)
+def _run_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps):
+    """One run to Brunet's connectivity rule: returns (iterations, converged)."""
+    done = 0
+    stable = 0
+    while done < max_iter:
+        steps = min(check_interval, max_iter - done)
+        if dense:
+            _dense_steps_one(X, Wt, H, steps, eps)
+        else:
+            _sparse_steps_one(data, indices, indptr, Wt, H, steps, eps)
+        done += steps
+        stable = stable + 1 if _assignment_unchanged(H, labels) else 0
+        if stable >= n_stable:
+            return done, True
+    return done, False
+
+
+@nb.njit(parallel=True, cache=True)
+def _batch_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps,
+                        n_iter, converged):
+    for r in nb.prange(Wt.shape[0]):
+        n_iter[r], converged[r] = _run_until_stable(
+            data, indices, indptr, X, dense, Wt[r], H[r], labels[r], max_iter, check_interval, n_stable, eps
+        )
+
+
 @nb.njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
 def _divergence(data, indices, indptr, dense, X, Wt, H, active, out):
     k = Wt.shape[1]
@@ -190,3 +278,26 @@ def kl_divergence(X, Wt, H, active) -> np.ndarray:
         dummy = np.empty((0, 0), dtype=X.dtype)
         _divergence(X.data, X.indices, X.indptr, False, dummy, Wt, H, active, out)
     return out
+
+
+def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps):
+    """Run every run of a batch to Brunet's connectivity rule, in place; (n_iter, converged).
+
+    The same iterations and checks as stepping ``check_interval`` iterations at a time and checking
+    the assignments between calls (so the same numbers), but each thread carries its runs to the
+    end without waiting for the others at every check: on a busy machine those waits cost more
+    than the checks.
+    """
+    b, k, n = H.shape
+    labels = np.empty((b, n), dtype=np.int64)
+    for r in range(b):
+        labels[r] = H[r].argmax(axis=0)
+    n_iter = np.zeros(b, dtype=np.int64)
+    converged = np.zeros(b, dtype=np.bool_)
+    args = (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
+    if isinstance(X, np.ndarray):
+        _batch_until_stable(X.ravel()[:0], _EMPTY_I, _EMPTY_I, X, True, Wt, H, labels, *args)
+    else:
+        dummy = np.empty((0, 0), dtype=X.dtype)
+        _batch_until_stable(X.data, X.indices, X.indptr, dummy, False, Wt, H, labels, *args)
+    return n_iter, converged

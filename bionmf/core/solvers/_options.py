@@ -28,7 +28,10 @@ class SolverOptions:
     stop
         ``"connectivity"``: every ``check_interval`` iterations each sample is assigned to its
         largest metagene coefficient; a run stops once the assignment has not changed for
-        ``n_stable`` consecutive checks (Brunet et al. 2004 use 10 and 40).
+        ``n_stable`` consecutive checks. Brunet et al. (2004) and the R package NMF use 10 and
+        40; the default 20 gives the same consensus clusters on Golub at every rank 2-6 over
+        three seeds with 37 % fewer iterations (``benchmarks/stopping_rule.py``); pass
+        ``n_stable=40`` for Brunet's exact rule.
         ``"objective"``: a run stops once its objective fell by less than ``tol`` (relative)
         between two checks. ``None`` picks the algorithm's default.
     max_iter
@@ -41,7 +44,7 @@ class SolverOptions:
     stop: str | None = None
     max_iter: int = 2000
     check_interval: int = 10
-    n_stable: int = 40
+    n_stable: int = 20
     tol: float = 1e-4
     dtype: str = "float32"
 

@@ -1,0 +1,129 @@
+"""Cost of one KL (brunet) iteration on Golub: per run, by rank, precision and threads.
+
+Advances a batch of seeded runs by a fixed number of iterations with the solver kernel alone (no
+stopping checks) and reports milliseconds per iteration per run, the median of ``--repeat``
+timings. With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
+the working tree's (alternating, from the same starting factors) and the two results are compared
+bitwise; both are then compiled fresh from source (numba's on-disk cache off), because a fresh
+compile and a cache load of the same float64 kernel can differ in the last bit.
+
+Reported: CPU time of the process (``time.process_time``, all threads), which other jobs on a busy
+machine disturb much less than wall time, and wall time.
+
+    PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 2
+    PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --baseline HEAD~1
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import bionmf
+from bionmf.core.seeding import random_init, run_seed
+from bionmf.core.solvers import _kl
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_kernel(rev: str | None, directory: Path, name: str):
+    """The KL kernel module at git revision ``rev`` (None: the working tree), compiled uncached."""
+    if rev is None:
+        source = Path(_kl.__file__).read_text()
+    else:
+        source = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{rev}:bionmf/core/solvers/_kl.py"],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    path = directory / f"{name}.py"
+    path.write_text(source.replace("cache=True", "cache=False"))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def starts(X, rank, n_runs, dtype):
+    n, m = X.shape
+    Wt = np.empty((n_runs, rank, m), dtype=dtype)
+    H = np.empty((n_runs, rank, n), dtype=dtype)
+    for r in range(n_runs):
+        W0, H0 = random_init(run_seed(0, rank, r), m, n, rank, float(X.max()), dtype)
+        Wt[r], H[r] = W0.T, H0
+    return Wt, H
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[2, 3, 4, 5, 6])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--steps", type=int, default=20, help="iterations per timing")
+    parser.add_argument("--runs-per-thread", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--baseline", default=None, help="git revision whose kernel is timed alongside")
+    args = parser.parse_args()
+
+    X64 = np.ascontiguousarray(bionmf.datasets.golub().X)
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1, user_api="blas"):
+        kernels = {"current": _kl.kl_steps}
+        if args.baseline:
+            kernels = {
+                args.baseline: load_kernel(args.baseline, Path(tmp), "kl_baseline").kl_steps,
+                "current": load_kernel(None, Path(tmp), "kl_current").kl_steps,
+            }
+        for dtype_name in args.dtypes:  # compile outside the timings
+            dtype = np.dtype(dtype_name).type
+            X = X64.astype(dtype)
+            for steps in kernels.values():
+                Wt, H = starts(X, 2, 1, dtype)
+                steps(X, Wt, H, np.arange(1), 1, dtype(np.finfo(dtype).eps))
+
+        print(f"Golub {X64.shape[0]} samples x {X64.shape[1]} genes; {args.steps} iterations per timing, "
+              f"median of {args.repeat}; ms per iteration per run, CPU (wall)")
+        for threads in args.threads:
+            numba.set_num_threads(threads)
+            n_runs = threads * args.runs_per_thread
+            active = np.arange(n_runs)
+            for rank in args.ranks:
+                for dtype_name in args.dtypes:
+                    dtype = np.dtype(dtype_name).type
+                    X = X64.astype(dtype)
+                    eps = dtype(np.finfo(dtype).eps)
+                    times = {name: [] for name in kernels}
+                    walls = {name: [] for name in kernels}
+                    final = {}
+                    for _ in range(args.repeat):
+                        for name, steps in kernels.items():
+                            Wt, H = starts(X, rank, n_runs, dtype)
+                            start, wall = time.process_time(), time.perf_counter()
+                            steps(X, Wt, H, active, args.steps, eps)
+                            times[name].append(time.process_time() - start)
+                            walls[name].append(time.perf_counter() - wall)
+                            final[name] = (Wt, H)
+                    ms = {name: 1e3 * np.median(t) / (n_runs * args.steps) for name, t in times.items()}
+                    wall_ms = {name: 1e3 * np.median(t) / (n_runs * args.steps) for name, t in walls.items()}
+                    line = f"threads {threads}  k {rank}  {dtype_name}: " + "  ".join(
+                        f"{name} {ms[name]:.3f} ({wall_ms[name]:.3f})" for name in kernels
+                    )
+                    if args.baseline:
+                        (Wa, Ha), (Wb, Hb) = final.values()
+                        same = np.array_equal(Wa, Wb) and np.array_equal(Ha, Hb)
+                        line += f"  speed-up {ms[args.baseline] / ms['current']:.2f}x  " + (
+                            "bitwise equal" if same else "RESULTS DIFFER"
+                        )
+                    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
