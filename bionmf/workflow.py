@@ -4,7 +4,8 @@ The rule scripts in ``rules/scripts`` read their inputs, call one function of th
 write the outputs, so the workflow computes exactly what :func:`bionmf.tl.nmf` computes: a
 (rank, chunk of runs) job runs :func:`bionmf.core.run_rank` on the matrix that ``tl.nmf`` would
 fit, seeds come from (random_state, rank, run) alone, and the final AnnData is written by the
-same :func:`bionmf.tl.store_survey`.
+same :func:`bionmf.tl.store_survey` (sample consensus) or :func:`bionmf.tl.store_components`
+(component consensus, ``consensus: components``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ import pandas as pd
 from . import io, pp
 from ._threads import solver_threads
 from .core import RankRuns, RankSummary, load_summary, run_rank, summarize_rank
+from .core.component_survey import ComponentSummary, load_component_summary, summarize_components
+from .core.components import DENSITY_THRESHOLD
 from .core.permutation import permutation_seed, permute_within_genes
-from .core.rank_selection import RULES, apply_all, choose_rank
+from .core.rank_selection import ALL_RULES, apply_all, choose_rank
 from .core.solvers import SolverOptions, prepare_matrix
-from .tl._nmf import check_ranks, fit_matrix, metrics_table, null_tables, store_survey
+from .tl._components import component_metrics_table, resolve_consensus, store_components
+from .tl._nmf import check_rank_rule, check_ranks, fit_matrix, metrics_table, null_tables, store_survey
 from .tl._nmf import survey_params as _survey_params
 
 logger = logging.getLogger("bionmf")
@@ -64,8 +68,9 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
         solver_options(config)
     except ValueError as error:
         raise ValueError(f"config['solver']: {error}") from None
-    if config["rank_rule"] not in RULES:
-        raise ValueError(f"config['rank_rule']: must be one of {sorted(RULES)}, got {config['rank_rule']!r}")
+    rank_rule = config.get("rank_rule")
+    if rank_rule is not None and rank_rule not in ALL_RULES:
+        raise ValueError(f"config['rank_rule']: must be one of {sorted(ALL_RULES)} or null, got {rank_rule!r}")
     for name, spec in config["datasets"].items():
         for key, path in dataset_files(spec).items():
             if not (workdir / path).exists():
@@ -75,6 +80,30 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
             raise ValueError(f"config['datasets'][{name!r}]['path']: unknown bundled data set "
                              f"{spec['path']!r}; bundled: {', '.join(BUNDLED_PREFIX + b for b in BUNDLED_SHAPES)}")
         _check_options(name, spec, workdir)
+        _check_consensus(name, config, consensus_mode(config, data_shape(spec, workdir=workdir)))
+
+
+def consensus_mode(config: Mapping, shape: tuple[int, int]) -> str:
+    """``"samples"`` or ``"components"``: the config's ``consensus`` for a data set of ``shape``.
+
+    ``auto`` is resolved as :func:`bionmf.tl.nmf` resolves it, on the number of samples; the
+    workflow reads it from the input file (the rules a data set needs depend on it), and
+    :func:`annotate_survey` checks that the prepared data resolve the same way.
+    """
+    return resolve_consensus(config.get("consensus", "auto"), shape[0])
+
+
+def _check_consensus(name: str, config: Mapping, mode: str) -> None:
+    """The options that :func:`bionmf.tl.nmf` refuses with consensus ``mode``, named by key."""
+    try:
+        check_rank_rule(config.get("rank_rule"), mode)
+    except ValueError as error:
+        raise ValueError(f"config['rank_rule'] (data set {name!r}, {mode} consensus): {error}") from None
+    if mode == "components" and config.get("n_runs", 2) < 2:
+        raise ValueError(f"config['n_runs']: the component consensus of data set {name!r} needs n_runs >= 2")
+    if mode == "components" and config.get("n_permutations", 0):
+        raise ValueError(f"config['n_permutations']: the null model needs consensus 'samples', but data set "
+                         f"{name!r} uses the component consensus (set n_permutations: 0 or consensus: samples)")
 
 
 #: The reader :func:`bionmf.io.read` hands each format to; its keywords are the ``read`` options.
@@ -177,12 +206,14 @@ def run_chunks(n_runs: int, runs_per_job: int) -> list[tuple[int, int]]:
     return [(start, min(start + runs_per_job, n_runs)) for start in range(0, n_runs, runs_per_job)]
 
 
-def survey_params(config: Mapping, *, genes: np.ndarray, gene_key: str) -> dict:
-    """The ``params`` that :func:`bionmf.tl.nmf` records for the same survey."""
+def survey_params(config: Mapping, *, genes: np.ndarray, gene_key: str, n_samples: int) -> dict:
+    """The ``params`` that :func:`bionmf.tl.nmf` records for the same survey of ``n_samples``."""
+    mode = consensus_mode(config, (n_samples, int(np.sum(genes))))
     return _survey_params(
         ranks=config["ranks"], n_runs=config["n_runs"], random_state=config["random_state"],
-        rank_rule=config["rank_rule"], layer=None, genes=genes, gene_key=gene_key,
+        rank_rule=check_rank_rule(config.get("rank_rule"), mode), layer=None, genes=genes, gene_key=gene_key,
         n_permutations=config.get("n_permutations", 0), options=solver_options(config),
+        consensus=mode, n_samples=n_samples, density_threshold=config.get("density_threshold", DENSITY_THRESHOLD),
     )
 
 
@@ -226,11 +257,13 @@ def factorize_chunk(
     config: Mapping,
     n_jobs: int | None = None,
     permutation: int | None = None,
+    keep_spectra: bool = False,
 ) -> RankRuns:
     """Runs ``runs`` of rank ``rank`` on the prepared data set, seeded as in :func:`bionmf.tl.nmf`.
 
     With ``permutation`` p, on the data with each gene permuted across samples as permutation p
-    of ``tl.nmf(..., n_permutations=...)`` (the null model).
+    of ``tl.nmf(..., n_permutations=...)`` (the null model). ``keep_spectra``: keep every run's
+    basis, which the component consensus (:func:`component_rank`) reads.
     """
     options = solver_options(config)
     X, _, _ = _fit_input(prepared, options, random_state=config["random_state"], permutation=permutation)
@@ -241,7 +274,8 @@ def factorize_chunk(
                 "" if permutation is None else f", permutation {permutation}", options.algorithm,
                 config["random_state"])
     with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
-        result = run_rank(X, rank, runs, random_state=config["random_state"], options=options)
+        result = run_rank(X, rank, runs, random_state=config["random_state"], options=options,
+                          keep_spectra=keep_spectra)
     logger.info("mean iterations %.1f, %d of %d runs at max_iter; lowest objective %.6g (run %d)",
                 result.n_iter.mean(), int((result.n_iter >= options.max_iter).sum()), len(runs),
                 result.objective.min(), result.best_run)
@@ -255,17 +289,37 @@ def consensus_rank(
 
     ``permutation``: the chunks were computed on that permutation of the data (null model).
     """
-    runs = RankRuns.merge(list(chunks))
-    expected = np.arange(config["n_runs"])
-    if not np.array_equal(runs.runs, expected):
-        raise ValueError(f"rank {runs.rank}: the chunks hold runs {runs.runs.min()}..{runs.runs.max()} "
-                         f"({runs.runs.size}), expected 0..{config['n_runs'] - 1}")
+    runs = _merge_runs(chunks, config["n_runs"])
     X, _, _ = _fit_input(prepared, solver_options(config), random_state=config["random_state"],
                          permutation=permutation)
-    summary = summarize_rank(X, runs)
+    summary = summarize_rank(X, runs, random_state=config["random_state"])
     logger.info("rank %d: %d runs, %s", runs.rank, runs.runs.size,
                 ", ".join(f"{k} {v:.4g}" for k, v in summary.metrics.items()))
     return runs, summary
+
+
+def _merge_runs(chunks: Sequence[RankRuns], n_runs: int) -> RankRuns:
+    """The chunks of one rank as one, checked to hold runs 0..n_runs-1."""
+    runs = RankRuns.merge(list(chunks))
+    if not np.array_equal(runs.runs, np.arange(n_runs)):
+        raise ValueError(f"rank {runs.rank}: the chunks hold runs {runs.runs.min()}..{runs.runs.max()} "
+                         f"({runs.runs.size}), expected 0..{n_runs - 1}")
+    return runs
+
+
+def component_rank(prepared: ad.AnnData, chunks: Sequence[RankRuns], *, config: Mapping) -> ComponentSummary:
+    """Merge the chunks of one rank (computed with ``keep_spectra``) into its component consensus.
+
+    :func:`bionmf.core.summarize_components` with the config's ``density_threshold`` and
+    ``random_state``, as :func:`bionmf.tl.nmf` with ``consensus="components"``.
+    """
+    runs = _merge_runs(chunks, config["n_runs"])
+    X, _, _ = _fit_input(prepared, solver_options(config), random_state=config["random_state"])
+    summary = summarize_components(X, runs, density_threshold=config.get("density_threshold", DENSITY_THRESHOLD),
+                                   random_state=config["random_state"])
+    logger.info("rank %d: %d runs, component consensus, %s", runs.rank, runs.runs.size,
+                ", ".join(f"{k} {v:.4g}" for k, v in summary.metrics.items()))
+    return summary
 
 
 def consensus_frame(summary: RankSummary, samples: Sequence[str]) -> pd.DataFrame:
@@ -274,15 +328,19 @@ def consensus_frame(summary: RankSummary, samples: Sequence[str]) -> pd.DataFram
 
 
 def rank_table(
-    summaries: Iterable[RankSummary], *, rank_rule: str, null: pd.DataFrame | None = None
+    summaries: Iterable[RankSummary | ComponentSummary], *, rank_rule: str | None, null: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, dict]:
     """The metrics of every rank with a ``chosen`` column, and the choice (rank, rule, every rule's rank).
 
-    With ``null`` (see :func:`null_table`), the permuted data's mean metrics are added as
-    ``null_<metric>`` columns.
+    Sample-consensus summaries give the columns of :data:`bionmf.core.METRIC_COLUMNS`, component
+    summaries those of :data:`bionmf.core.component_survey.COMPONENT_METRIC_COLUMNS`;
+    ``rank_rule`` None is the kind's default rule. With ``null`` (see :func:`null_table`), the
+    permuted data's mean metrics are added as ``null_<metric>`` columns.
     """
     by_rank = {s.rank: s for s in summaries}
-    table = metrics_table(by_rank)
+    components = _is_components(by_rank.values())
+    table = component_metrics_table(by_rank) if components else metrics_table(by_rank)
+    rank_rule = check_rank_rule(rank_rule, "components" if components else "samples")
     chosen = choose_rank(table, rank_rule)
     choice = {"rank": int(chosen), "rank_rule": rank_rule,
               "rank_rules": {name: int(k) for name, k in apply_all(table).items()}}
@@ -291,6 +349,14 @@ def rank_table(
         table = table.join(mean)
     table.insert(0, "chosen", table.index == chosen)
     return table, choice
+
+
+def _is_components(summaries: Iterable[RankSummary | ComponentSummary]) -> bool:
+    """Whether the summaries are all component summaries (a ValueError if they are mixed)."""
+    kinds = {isinstance(s, ComponentSummary) for s in summaries}
+    if len(kinds) > 1:
+        raise ValueError("summaries mix the sample and the component consensus")
+    return kinds == {True}
 
 
 def null_table(summaries: Iterable[tuple[int, RankSummary]]) -> pd.DataFrame | None:
@@ -302,22 +368,35 @@ def null_table(summaries: Iterable[tuple[int, RankSummary]]) -> pd.DataFrame | N
 def annotate_survey(
     prepared: ad.AnnData,
     runs: Iterable[RankRuns],
-    summaries: Iterable[RankSummary],
+    summaries: Iterable[RankSummary | ComponentSummary],
     *,
     config: Mapping,
     null: pd.DataFrame | None = None,
 ) -> ad.AnnData:
     """The prepared AnnData with everything :func:`bionmf.tl.nmf` writes, under ``key_added``.
 
-    ``null``: the permuted-data metrics (:func:`null_table`) when ``n_permutations`` > 0.
+    ``summaries`` of the component consensus (:func:`component_rank`; ``runs`` then empty) are
+    written by :func:`bionmf.tl.store_components`, those of the sample consensus by
+    :func:`bionmf.tl.store_survey`. ``null``: the permuted-data metrics (:func:`null_table`)
+    when ``n_permutations`` > 0.
     """
     runs = {r.rank: r for r in runs}
     summaries = {s.rank: s for s in summaries}
-    if sorted(runs) != sorted(summaries) or sorted(runs) != sorted(set(config["ranks"])):
+    ranks = sorted(set(config["ranks"]))
+    components = _is_components(summaries.values())
+    if sorted(summaries) != ranks or (not components and sorted(runs) != ranks):
         raise ValueError(f"ranks of runs {sorted(runs)} and summaries {sorted(summaries)} do not match the config "
-                         f"ranks {sorted(set(config['ranks']))}")
+                         f"ranks {ranks}")
     _, genes, gene_key = fit_matrix(prepared, layer=None, use_genes=None)
-    params = survey_params(config, genes=genes, gene_key=gene_key)
+    params = survey_params(config, genes=genes, gene_key=gene_key, n_samples=prepared.n_obs)
+    if (params["consensus"] == "components") != components:
+        raise ValueError(f"config consensus {config.get('consensus', 'auto')!r} resolves to {params['consensus']!r} for "
+                         f"the {prepared.n_obs} prepared samples, but the rank jobs computed the "
+                         f"{'component' if components else 'sample'} consensus (decided on the input file's "
+                         f"samples); set consensus to 'samples' or 'components' explicitly")
+    if components:
+        store_components(prepared, summaries, genes=genes, params=params, key_added=config["key_added"])
+        return prepared
     n_null = 0 if null is None else null["permutation"].nunique()
     if n_null != params["n_permutations"]:
         raise ValueError(f"config n_permutations is {params['n_permutations']} but {n_null} permutations were given")
@@ -355,8 +434,10 @@ def signature_sets(
     return entry["table"], gene_sets, descriptions
 
 
-#: Plots of the whole survey drawn by :func:`plot_survey`, by output name.
-SURVEY_PLOTS = ("rank_metrics", "consensus_grid", "metagenes", "signatures", "clusters")
+#: Plots of the whole survey drawn by :func:`plot_survey`, by output name (either consensus).
+SURVEY_PLOTS = ("rank_metrics", "metagenes", "signatures", "clusters")
+#: Rank-metric panels of a component-consensus survey (it has no sample-consensus figures).
+COMPONENT_PLOT_METRICS = ("stability", "error", "evar", "n_spectra_kept")
 
 
 def annotation_columns(adata: ad.AnnData, *, key: str = "nmf", max_categories: int = 20) -> list[str]:
@@ -375,12 +456,17 @@ def plot_consensus(adata: ad.AnnData, path: str | Path, *, rank: int, key: str =
     _save(lambda pl: pl.consensus(adata, rank=rank, key=key, annotate=annotation_columns(adata, key=key)), path)
 
 
+def plot_consensus_grid(adata: ad.AnnData, path: str | Path, *, key: str = "nmf") -> None:
+    """The consensus matrices of every rank side by side (:func:`bionmf.pl.consensus_grid`)."""
+    _save(lambda pl: pl.consensus_grid(adata, key=key), path)
+
+
 def plot_survey(
     adata: ad.AnnData, paths: Mapping[str, str | Path], *, signatures: Mapping, key: str = "nmf"
 ) -> None:
     """The plots of :data:`SURVEY_PLOTS`, each saved to ``paths[name]``.
 
-    Signature genes at the chosen rank are selected with the config's ``signatures`` options
+    A component-consensus survey draws the metrics of :data:`COMPONENT_PLOT_METRICS`. Signature genes at the chosen rank are selected with the config's ``signatures`` options
     (:func:`bionmf.tl.signatures`), so the plots show the genes of the signature files.
     """
     from .tl import signatures as select_signatures
@@ -391,9 +477,10 @@ def plot_survey(
     adata = adata.copy()
     select_signatures(adata, key=key, **dict(signatures))
     annotate = annotation_columns(adata, key=key)
+    components = adata.uns[key]["params"].get("consensus") == "components"
+    metric_kw = {"metrics": COMPONENT_PLOT_METRICS} if components else {}
     draw = {
-        "rank_metrics": lambda pl: pl.rank_metrics(adata, key=key),
-        "consensus_grid": lambda pl: pl.consensus_grid(adata, key=key),
+        "rank_metrics": lambda pl: pl.rank_metrics(adata, key=key, **metric_kw),
         "metagenes": lambda pl: pl.metagenes(adata, key=key, annotate=annotate),
         "signatures": lambda pl: pl.signatures(adata, key=key, annotate=annotate),
         "clusters": lambda pl: pl.clusters(adata, key=key),
@@ -430,8 +517,14 @@ def load_runs(paths: Iterable[str | Path]) -> list[RankRuns]:
     return [RankRuns.load(p) for p in paths]
 
 
-def load_summaries(paths: Iterable[str | Path]) -> list[RankSummary]:
-    return [load_summary(p) for p in paths]
+def load_summaries(paths: Iterable[str | Path]) -> list[RankSummary | ComponentSummary]:
+    """Sample-consensus or component summaries (told apart by their fields)."""
+    return [load_component_summary(p) if _holds_programs(p) else load_summary(p) for p in paths]
+
+
+def _holds_programs(path: str | Path) -> bool:
+    with np.load(path) as f:
+        return "programs" in f.files
 
 
 # -- logging --------------------------------------------------------------------------------------
@@ -593,6 +686,8 @@ __all__ = [
     "BUNDLED_PREFIX",
     "annotate_survey",
     "check_config",
+    "component_rank",
+    "consensus_mode",
     "cluster_table",
     "consensus_frame",
     "consensus_rank",

@@ -14,6 +14,9 @@ RANKS = sorted(set(config["ranks"]))
 CHUNKS = wf.run_chunks(config["n_runs"], config["runs_per_job"])
 PERMUTATIONS = list(range(config["n_permutations"]))
 SHAPES = {name: wf.data_shape(spec) for name, spec in DATASETS.items()}
+# samples or components per data set (consensus: auto decides on the input file's samples); it
+# decides which rules a data set needs
+MODES = {name: wf.consensus_mode(config, SHAPES[name]) for name in DATASETS}
 # The config entries each rule's results depend on, as params: Snakemake reruns a job when they
 # change, and only then (factorize jobs of unchanged ranks and run ranges are kept).
 SOLVER = {key: config[key] for key in ("algorithm", "random_state", "solver")}
@@ -28,6 +31,8 @@ SURVEY = {
         "solver",
         "rank_rule",
         "key_added",
+        "consensus",
+        "density_threshold",
     )
 }
 
@@ -52,6 +57,24 @@ def chunk_files(wildcards):
     ]
 
 
+def keeps_spectra(wildcards):
+    """Whether a data set's runs keep their spectra (for the component consensus)."""
+    return MODES[wildcards.dataset] == "components"
+
+
+def rank_summaries(wildcards):
+    """Summary of every rank: the sample consensus's summary.npz or the component consensus's components.npz."""
+    name = "components.npz" if MODES[wildcards.dataset] == "components" else "summary.npz"
+    return [f"results/{wildcards.dataset}/rank_{k}/{name}" for k in RANKS]
+
+
+def rank_runs(wildcards):
+    """Merged runs of every rank; the component consensus needs none (its summary holds the programs)."""
+    if MODES[wildcards.dataset] == "components":
+        return []
+    return [f"results/{wildcards.dataset}/rank_{k}/runs.npz" for k in RANKS]
+
+
 def null_chunk_files(wildcards):
     return [
         f"results/{wildcards.dataset}/null/permutation_{wildcards.perm}/rank_{wildcards.rank}/runs_{start}-{stop}.npz"
@@ -70,15 +93,6 @@ def null_summaries(wildcards):
 
 # the permutation of each file of null_summaries, in the same order
 NULL_INDEX = [p for p in PERMUTATIONS for k in RANKS]
-
-
-def per_rank(pattern):
-    """Input function: ``pattern`` (with {dataset} and {rank}) for every rank of the grid."""
-
-    def files(wildcards):
-        return [pattern.format(dataset=wildcards.dataset, rank=k) for k in RANKS]
-
-    return files
 
 
 def per_rank_report(pattern, *, caption, category, output):
@@ -140,13 +154,12 @@ def final_outputs():
             f"{base}/rank_metrics.tsv",
             f"{base}/rank_choice.json",
             f"{base}/clusters.tsv",
-            *(f"{base}/plots/{name}.png" for name in wf.SURVEY_PLOTS),
+            *(f"{base}/plots/{plot}.png" for plot in wf.SURVEY_PLOTS),
         ]
-        for k in RANKS:
-            files += [
-                f"{base}/rank_{k}/consensus.tsv",
-                f"{base}/signatures/rank_{k}_scores.tsv",
-                f"{base}/signatures/rank_{k}.gmt",
-                f"{base}/plots/consensus_rank_{k}.png",
-            ]
+        files += [f"{base}/signatures/rank_{k}{end}" for k in RANKS for end in ("_scores.tsv", ".gmt")]
+        # a component consensus has no samples x samples matrices to write or draw
+        if MODES[name] == "samples":
+            files.append(f"{base}/plots/consensus_grid.png")
+            files += [f"{base}/rank_{k}/consensus.tsv" for k in RANKS]
+            files += [f"{base}/plots/consensus_rank_{k}.png" for k in RANKS]
     return files

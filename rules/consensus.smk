@@ -23,6 +23,29 @@ rule consensus:
         "scripts/consensus.py"
 
 
+rule components:
+    """Component consensus of a rank's runs (Kotliar et al. 2019): programs, usages and metrics."""
+    input:
+        prepared="results/{dataset}/prepared.h5ad",
+        chunks=chunk_files,
+    output:
+        summary="results/{dataset}/rank_{rank}/components.npz",
+    params:
+        survey={**SOLVER, "n_runs": config["n_runs"], "density_threshold": config["density_threshold"]},
+    log:
+        "logs/{dataset}/components/rank_{rank}.log",
+    benchmark:
+        "logs/{dataset}/benchmark/components/rank_{rank}.tsv"
+    threads: 1
+    resources:
+        mem_mb=sized("consensus", "mem_mb"),
+        runtime=sized("consensus", "runtime"),
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/components.py"
+
+
 rule consensus_null:
     """Metrics of one rank of permutation {perm} of the data (null model)."""
     input:

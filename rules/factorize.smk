@@ -7,6 +7,7 @@ rule factorize:
     params:
         solver=SOLVER,
         permutation=None,
+        keep_spectra=keeps_spectra,
     log:
         "logs/{dataset}/factorize/rank_{rank}_runs_{start}-{stop}.log",
     benchmark:
@@ -30,6 +31,7 @@ rule factorize_null:
     params:
         solver=SOLVER,
         permutation=lambda wildcards: int(wildcards.perm),
+        keep_spectra=False,
     log:
         "logs/{dataset}/null/permutation_{perm}/rank_{rank}_runs_{start}-{stop}.log",
     benchmark:

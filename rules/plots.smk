@@ -1,6 +1,6 @@
-rule plots:
-    """Consensus heatmap of every rank; rank-metric curves, all consensus matrices side by side,
-    and metagenes, signatures and sample clusters at the chosen rank (bionmf.pl)."""
+rule consensus_plots:
+    """Consensus heatmap of every rank and all consensus matrices side by side (bionmf.pl); sample
+    consensus only (a component consensus has no samples x samples matrices)."""
     input:
         "results/{dataset}/bionmf.h5ad",
     output:
@@ -17,6 +17,28 @@ rule plots:
             subcategory="{dataset}",
             labels={"data set": "{dataset}", "rank": "all"},
         ),
+    params:
+        key=config["key_added"],
+        ranks=RANKS,
+    log:
+        "logs/{dataset}/consensus_plots.log",
+    benchmark:
+        "logs/{dataset}/benchmark/consensus_plots.tsv"
+    resources:
+        mem_mb=sized("plots", "mem_mb"),
+        runtime=sized("plots", "runtime"),
+    conda:
+        "../envs/bionmf.yaml"
+    script:
+        "scripts/consensus_plots.py"
+
+
+rule plots:
+    """Rank-metric curves, and metagenes, signatures and sample clusters at the chosen rank
+    (bionmf.pl), for either consensus."""
+    input:
+        "results/{dataset}/bionmf.h5ad",
+    output:
         rank_metrics=report(
             "results/{dataset}/plots/rank_metrics.png",
             caption="../report/rank_metrics.rst",
@@ -44,7 +66,6 @@ rule plots:
     params:
         key=config["key_added"],
         signatures=config["signatures"],
-        ranks=RANKS,
     log:
         "logs/{dataset}/plots.log",
     benchmark:

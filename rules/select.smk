@@ -1,7 +1,7 @@
 rule select:
     """Metrics of every rank in one table, and the rank the rank rule chooses."""
     input:
-        summaries=per_rank("results/{dataset}/rank_{rank}/summary.npz"),
+        summaries=rank_summaries,
         null=null_summaries,
     output:
         table=report(
@@ -28,8 +28,8 @@ rule annotate:
     """The prepared AnnData with everything bionmf.tl.nmf writes (obsm, varm, obs, uns)."""
     input:
         prepared="results/{dataset}/prepared.h5ad",
-        runs=per_rank("results/{dataset}/rank_{rank}/runs.npz"),
-        summaries=per_rank("results/{dataset}/rank_{rank}/summary.npz"),
+        runs=rank_runs,
+        summaries=rank_summaries,
         null=null_summaries,
     output:
         "results/{dataset}/bionmf.h5ad",

@@ -4,6 +4,7 @@ before any job. Plus the library side (``bionmf.workflow``) on its own."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -73,7 +74,7 @@ def _outputs(name: str, ranks) -> list[str]:
     base = f"results/{name}"
     files = [f"{base}/{f}" for f in ("prepared.h5ad", "bionmf.h5ad", "rank_metrics.tsv", "rank_choice.json",
                                        "clusters.tsv")]
-    files += [f"{base}/plots/{p}.png" for p in wf.SURVEY_PLOTS]
+    files += [f"{base}/plots/{p}.png" for p in (*wf.SURVEY_PLOTS, "consensus_grid")]
     for k in ranks:
         files += [f"{base}/rank_{k}/{f}" for f in ("runs.npz", "summary.npz", "consensus.tsv")]
         files += [f"{base}/signatures/rank_{k}_scores.tsv", f"{base}/signatures/rank_{k}.gmt",
@@ -132,6 +133,56 @@ def test_every_output_is_written(survey):
     golub = pd.read_csv(survey / "results/golub/clusters.tsv", sep="\t", index_col="sample")
     assert _misassigned(golub["rank_2"], golub["ALL_AML"]) <= 2
     assert _misassigned(golub["rank_3"], golub["class3"]) <= 3
+
+
+# A component-consensus (cNMF) survey of simulated single-cell counts, through the workflow.
+SINGLECELL = {"ranks": [3, 4], "n_runs": 6, "runs_per_job": 4, "random_state": 5, "algorithm": "hals",
+              "consensus": "components", "density_threshold": 0.5, "solver": {"max_iter": 200}}
+
+
+@pytest.mark.slow
+def test_component_consensus_equals_tl_nmf(tmp_path):
+    """consensus: components runs the component rules (no consensus matrices or heatmaps) and writes
+    what bionmf.tl.nmf(..., consensus="components") writes."""
+    cells = bionmf.datasets.simulate_singlecell(n_cells=300, n_genes=500, n_identities=3, random_state=1)
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    config = {"datasets": {"cells": {"path": "cells.h5ad", "preset": "singlecell"}}, **SINGLECELL}
+    _ok(_snakemake(tmp_path, "--cores", "2", config=config))
+
+    base = tmp_path / "results" / "cells"
+    files = ["bionmf.h5ad", "rank_metrics.tsv", "rank_choice.json", "clusters.tsv",
+             *(f"plots/{p}.png" for p in wf.SURVEY_PLOTS)]
+    for k in SINGLECELL["ranks"]:
+        files += [f"rank_{k}/components.npz", f"signatures/rank_{k}_scores.tsv", f"signatures/rank_{k}.gmt"]
+    for file in files:
+        assert (base / file).is_file() and (base / file).stat().st_size > 0, file
+    assert not list(base.rglob("consensus*")) and not list(base.rglob("summary.npz"))
+    table = pd.read_csv(base / "rank_metrics.tsv", sep="\t", index_col="rank")
+    choice = json.loads((base / "rank_choice.json").read_text())
+    assert choice["rank_rule"] == "stability_error" and table.index[table["chosen"]][0] == choice["rank"]
+    assert table["stability"].between(-1, 1).all() and (table["n_runs"] == SINGLECELL["n_runs"]).all()
+
+    adata = bionmf.io.read(tmp_path / "cells.h5ad")
+    bionmf.pp.normalize(adata, preset="singlecell")
+    bionmf.tl.nmf(adata, ranks=SINGLECELL["ranks"], n_runs=SINGLECELL["n_runs"], algorithm="hals",
+                  random_state=SINGLECELL["random_state"], consensus="components",
+                  density_threshold=SINGLECELL["density_threshold"], verbose=False, **SINGLECELL["solver"])
+    result = ad.read_h5ad(base / "bionmf.h5ad")
+    with pytest.raises(ValueError, match="holds no consensus matrices"):
+        bionmf.pl.consensus(result)
+    np.testing.assert_array_equal(result.obsm["X_nmf"], adata.obsm["X_nmf"])
+    np.testing.assert_array_equal(result.varm["nmf"], adata.varm["nmf"])
+    assert result.obs["nmf_cluster"].equals(adata.obs["nmf_cluster"])
+    ours, theirs = result.uns["nmf"], adata.uns["nmf"]
+    assert set(ours) == set(theirs)
+    assert {k: (list(v) if isinstance(v, np.ndarray) else v) for k, v in ours["params"].items()} == theirs["params"]
+    assert ours["rank"] == theirs["rank"] == choice["rank"]
+    assert dict(ours["rank_rules"]) == dict(theirs["rank_rules"]) == choice["rank_rules"]
+    pd.testing.assert_frame_equal(ours["metrics"], theirs["metrics"], check_dtype=False)
+    for field in ("clusters", "basis", "coefficients", "spectra_density", "spectra_labels"):
+        assert sorted(ours[field]) == sorted(theirs[field])
+        for k in theirs[field]:
+            np.testing.assert_array_equal(np.asarray(ours[field][k]), np.asarray(theirs[field][k]))
 
 
 def _misassigned(clusters: pd.Series, truth: pd.Series) -> int:
@@ -247,13 +298,18 @@ def test_default_config_is_valid_and_schema_complete():
 
 def test_schema_follows_the_library():
     """Choices and defaults of the schema are those of the functions the config goes to."""
-    from bionmf.core.rank_selection import DEFAULT_RULE, RULES
+    from bionmf.core.components import DENSITY_THRESHOLD
+    from bionmf.core.rank_selection import ALL_RULES
     from bionmf.core.solvers import SolverOptions
     from bionmf.core.solvers._options import ALGORITHMS
     from bionmf.tl._signatures import METHODS
 
     props = SCHEMA["properties"]
-    assert sorted(props["rank_rule"]["enum"]) == sorted(RULES) and props["rank_rule"]["default"] == DEFAULT_RULE
+    # null: the consensus kind's default rule, as tl.nmf's rank_rule=None
+    assert set(props["rank_rule"]["enum"]) == {*ALL_RULES, None} and props["rank_rule"]["default"] is None
+    assert sorted(props["consensus"]["enum"]) == sorted(bionmf.tl._components.CONSENSUS_MODES)
+    assert props["consensus"]["default"] == inspect.signature(bionmf.tl.nmf).parameters["consensus"].default
+    assert props["density_threshold"]["default"] == DENSITY_THRESHOLD
     assert sorted(props["algorithm"]["enum"]) == sorted(ALGORITHMS)
     assert sorted(props["signatures"]["properties"]["method"]["enum"]) == sorted(METHODS)
     defaults = SolverOptions(stop="connectivity").to_dict()
@@ -289,6 +345,14 @@ def test_check_config_semantic_errors(tmp_path):
         (tmp_path / "m.txt").write_text("1\t2\n")
         wf.check_config({**base, "datasets": {"x": {"path": "m.txt", "read": {"genes": "genes.txt"}}}},
                         workdir=tmp_path)
+    # the consensus kind (Golub's 38 samples: auto is samples) and the options it refuses
+    wf.check_config({**base, "rank_rule": None, "consensus": "components"}, workdir=tmp_path)
+    with pytest.raises(ValueError, match=r"config\['rank_rule'\] \(data set 'golub', samples consensus\)"):
+        wf.check_config({**base, "rank_rule": "max_stability"}, workdir=tmp_path)
+    with pytest.raises(ValueError, match=r"config\['rank_rule'\] \(data set 'golub', components consensus\)"):
+        wf.check_config({**base, "consensus": "components"}, workdir=tmp_path)
+    with pytest.raises(ValueError, match=r"config\['n_permutations'\]: the null model needs consensus 'samples'"):
+        wf.check_config({**base, "rank_rule": None, "consensus": "components", "n_permutations": 1}, workdir=tmp_path)
 
 
 def test_check_config_read_and_normalize_options(tmp_path):

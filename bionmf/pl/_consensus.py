@@ -62,7 +62,7 @@ def consensus(
     The Figure. Its axes are labelled by role: ``"heatmap"`` (its image is C in the plotted
     order), ``"dendrogram"``, ``"track:<name>"``, ``"colorbar:<name>"``, ``"legend:<name>"``.
     """
-    survey, k = U.survey_rank(adata, key, rank)
+    survey, k = U.consensus_survey(adata, key, rank)
     columns = U.check_obs_columns(adata, annotate)
     C = np.asarray(survey["consensus"][str(k)], dtype=np.float64)
     clusters = np.asarray(survey["clusters"][str(k)])
@@ -158,7 +158,7 @@ def consensus_grid(
     -------
     The Figure; axes labelled ``"heatmap:<rank>"``, ``"track:<rank>"`` and ``"colorbar:consensus"``.
     """
-    survey, chosen = U.survey_rank(adata, key, None)
+    survey, chosen = U.consensus_survey(adata, key, None)
     surveyed = sorted(int(r) for r in survey["consensus"])
     ranks = surveyed if ranks is None else [int(r) for r in ranks]
     missing = [r for r in ranks if r not in surveyed]

@@ -33,10 +33,21 @@ def survey_rank(adata: ad.AnnData, key: str, rank: int | None) -> tuple[dict, in
         raise TypeError(f"adata must be an AnnData object, got {type(adata).__name__}")
     survey = survey_entry(adata, key)
     rank = int(survey["rank"]) if rank is None else rank
-    if str(rank) not in survey["consensus"]:
-        surveyed = sorted(int(k) for k in survey["consensus"])
+    # "clusters", not "consensus": a component-consensus survey has no consensus matrices
+    if str(rank) not in survey["clusters"]:
+        surveyed = sorted(int(k) for k in survey["clusters"])
         raise ValueError(f"rank {rank!r} was not surveyed under uns[{key!r}]; surveyed ranks: {surveyed}")
     return survey, int(rank)
+
+
+def consensus_survey(adata: ad.AnnData, key: str, rank: int | None) -> tuple[dict, int]:
+    """:func:`survey_rank` of a survey that holds consensus matrices (the sample consensus)."""
+    survey, rank = survey_rank(adata, key, rank)
+    if "consensus" not in survey:
+        kind = survey.get("params", {}).get("consensus", "components")
+        raise ValueError(f"uns[{key!r}] holds no consensus matrices (consensus={kind!r}); they come with "
+                         "bionmf.tl.nmf(..., consensus='samples')")
+    return survey, rank
 
 
 def leaf_order(C: np.ndarray) -> np.ndarray:

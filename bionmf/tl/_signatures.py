@@ -222,7 +222,7 @@ def survey_entry(adata: ad.AnnData, key: str) -> dict:
     if key not in adata.uns:
         raise ValueError(f"adata.uns has no {key!r}; run bionmf.tl.nmf(adata, key_added={key!r}) first")
     survey = adata.uns[key]
-    missing = [f for f in ("rank", "metrics", "basis", "consensus", "clusters") if f not in survey]
+    missing = [f for f in ("rank", "metrics", "basis", "clusters") if f not in survey]
     if missing:
         raise ValueError(f"adata.uns[{key!r}] is not a bionmf.tl.nmf survey: it lacks {missing}")
     return survey

@@ -12,5 +12,6 @@ with wf.job_log(snakemake.log[0], threads=snakemake.threads):
         config=snakemake.params.solver,
         n_jobs=snakemake.threads,
         permutation=snakemake.params.permutation,
+        keep_spectra=snakemake.params.keep_spectra,
     )
     runs.save(snakemake.output[0])
