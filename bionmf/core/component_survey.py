@@ -21,7 +21,7 @@ from .components import (
     refit_usages,
 )
 from .solvers._products import squared_norm
-from .survey import RankRuns
+from .survey import RankRuns, metrics_from_arrays, metrics_to_arrays
 
 COMPONENT_METRIC_COLUMNS = (
     "stability",
@@ -128,16 +128,13 @@ def save_component_summary(summary: ComponentSummary, path: str | Path) -> None:
         clusters=summary.clusters,
         spectra_labels=summary.spectra_labels,
         density=summary.density,
-        metric_names=np.array(list(summary.metrics), dtype=str),
-        metric_values=np.array([float(v) for v in summary.metrics.values()]),
+        **metrics_to_arrays(summary.metrics),
     )
 
 
 def load_component_summary(path: str | Path) -> ComponentSummary:
     with np.load(path) as f:
-        values = {str(n): float(v) for n, v in zip(f["metric_names"], f["metric_values"])}
-        for name in ("n_runs", "n_spectra_kept"):
-            values[name] = int(values[name])
+        values = metrics_from_arrays(f, int_names=("n_runs", "n_spectra_kept"))
         return ComponentSummary(
             rank=int(f["rank"]),
             programs=f["programs"],

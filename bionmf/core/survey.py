@@ -243,6 +243,22 @@ def summarize_rank(
     return RankSummary(rank=k, consensus=C, clusters=clusters, metrics=values, subsample=subsample)
 
 
+def metrics_to_arrays(metrics: dict) -> dict[str, np.ndarray]:
+    """A metrics dict as two .npz arrays (names, float values)."""
+    return {
+        "metric_names": np.array(list(metrics), dtype=str),
+        "metric_values": np.array([float(v) for v in metrics.values()]),
+    }
+
+
+def metrics_from_arrays(f, int_names: tuple[str, ...] = ("n_runs",)) -> dict:
+    """Inverse of :func:`metrics_to_arrays`; the metrics in ``int_names`` come back as int."""
+    values = {str(n): float(v) for n, v in zip(f["metric_names"], f["metric_values"])}
+    for name in int_names:
+        values[name] = int(values[name])
+    return values
+
+
 def save_summary(summary: RankSummary, path: str | Path) -> None:
     """Write a rank summary to an .npz file (metrics as named scalars)."""
     np.savez_compressed(
@@ -250,20 +266,17 @@ def save_summary(summary: RankSummary, path: str | Path) -> None:
         rank=summary.rank,
         consensus=summary.consensus,
         clusters=summary.clusters,
-        metric_names=np.array(list(summary.metrics), dtype=str),
-        metric_values=np.array([float(v) for v in summary.metrics.values()]),
+        **metrics_to_arrays(summary.metrics),
         **({} if summary.subsample is None else {"subsample": summary.subsample}),
     )
 
 
 def load_summary(path: str | Path) -> RankSummary:
     with np.load(path) as f:
-        values = {str(n): float(v) for n, v in zip(f["metric_names"], f["metric_values"])}
-        values["n_runs"] = int(values["n_runs"])
         return RankSummary(
             rank=int(f["rank"]),
             consensus=f["consensus"],
             clusters=f["clusters"],
-            metrics=values,
+            metrics=metrics_from_arrays(f),
             subsample=f["subsample"] if "subsample" in f.files else None,
         )

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from ..core.component_survey import COMPONENT_METRIC_COLUMNS, ComponentSummary
 from ..core.components import refit_loadings
 from ..core.rank_selection import apply_all, choose_rank
+from ._store import write_chosen_rank
 
 #: ``consensus="auto"`` uses the sample consensus up to this many samples (bulk studies, small
 #: single-cell sets) and the component consensus above it, where an n x n consensus matrix stops
@@ -82,12 +83,8 @@ def store_components(
     basis = {str(k): all_gene_loadings(adata, s, genes, layer=layer) for k, s in summaries.items()}
     coefficients = {str(k): np.asarray(s.usages, dtype=np.float64) for k, s in summaries.items()}
 
-    adata.obsm[f"X_{key_added}"] = coefficients[str(chosen)]
-    adata.varm[key_added] = basis[str(chosen)]
-    labels = summaries[chosen].clusters
-    adata.obs[f"{key_added}_cluster"] = pd.Categorical(
-        [str(c) for c in labels], categories=[str(c) for c in range(chosen)]
-    )
+    write_chosen_rank(adata, key_added, basis=basis[str(chosen)], coefficients=coefficients[str(chosen)],
+                      clusters=summaries[chosen].clusters)
     adata.uns[key_added] = {
         "params": dict(params),
         "rank": int(chosen),

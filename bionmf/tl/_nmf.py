@@ -31,6 +31,7 @@ from ..core.seeding import check_random_state
 from ..core.solvers import SolverOptions, prepare_matrix
 from ..pp._validate import validate_matrix
 from ._components import resolve_consensus, store_components
+from ._store import write_chosen_rank
 
 DEFAULT_RANKS = range(2, 7)
 
@@ -415,12 +416,8 @@ def store_survey(
         basis[str(k)] = W
         coefficients[str(k)] = np.asarray(rr.best_H.T, dtype=np.float64)
 
-    adata.obsm[f"X_{key_added}"] = coefficients[str(chosen)]
-    adata.varm[key_added] = basis[str(chosen)]
-    labels = summaries[chosen].clusters
-    adata.obs[f"{key_added}_cluster"] = pd.Categorical(
-        [str(c) for c in labels], categories=[str(c) for c in range(chosen)]
-    )
+    write_chosen_rank(adata, key_added, basis=basis[str(chosen)], coefficients=coefficients[str(chosen)],
+                      clusters=summaries[chosen].clusters)
     adata.uns[key_added] = {
         "params": dict(params),
         "rank": int(chosen),
