@@ -35,21 +35,10 @@ import numpy as np
 import pandas as pd
 
 import bionmf
+from bionmf.core.consensus import misassigned
 
 HERE = Path(__file__).resolve().parent
 R_SCRIPT = HERE.parent / "tests" / "reference" / "r_nmf_survey.R"
-
-
-def misassigned(labels, reference) -> int:
-    """Samples outside the best one-to-one matching of the groups of ``labels`` and ``reference``."""
-    from scipy.optimize import linear_sum_assignment
-
-    _, a = np.unique(np.asarray(labels), return_inverse=True)
-    _, b = np.unique(np.asarray(reference), return_inverse=True)
-    table = np.zeros((a.max() + 1, b.max() + 1), dtype=np.int64)
-    np.add.at(table, (a, b), 1)
-    rows, cols = linear_sum_assignment(-table)
-    return int(a.size - table[rows, cols].sum())
 
 
 def run_r(ranks, runs, seed) -> dict:

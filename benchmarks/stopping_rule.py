@@ -28,20 +28,9 @@ import numpy as np
 import pandas as pd
 
 import bionmf
+from bionmf.core.consensus import misassigned
 
 KNOWN = {2: "ALL_AML", 3: "class3"}
-
-
-def misassigned(labels, reference) -> int:
-    """Samples outside the best one-to-one matching of the groups of ``labels`` and ``reference``."""
-    from scipy.optimize import linear_sum_assignment
-
-    _, a = np.unique(np.asarray(labels), return_inverse=True)
-    _, b = np.unique(np.asarray(reference), return_inverse=True)
-    table = np.zeros((a.max() + 1, b.max() + 1), dtype=np.int64)
-    np.add.at(table, (a, b), 1)
-    rows, cols = linear_sum_assignment(-table)
-    return int(a.size - table[rows, cols].sum())
 
 
 def rules(n_stables, tols) -> dict[str, dict]:

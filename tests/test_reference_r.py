@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 import bionmf
+from bionmf.core.consensus import misassigned
 from tests.conftest import require_tool
 
 pytestmark = [pytest.mark.r, pytest.mark.slow]
@@ -37,16 +37,6 @@ COPHENETIC_TOLERANCE = 0.02
 MAX_CLUSTER_DIFFERENCE = 2
 # misassigned samples allowed against the known classes (Brunet et al. 2004 report 1-2 at k=2, 2-3 at k=3)
 MAX_MISASSIGNED = {2: ("ALL_AML", 2), 3: ("class3", 3)}
-
-
-def misassigned(labels, reference) -> int:
-    """Samples outside the best one-to-one matching of the groups of ``labels`` and ``reference``."""
-    _, a = np.unique(np.asarray(labels), return_inverse=True)
-    _, b = np.unique(np.asarray(reference), return_inverse=True)
-    table = np.zeros((a.max() + 1, b.max() + 1), dtype=np.int64)
-    np.add.at(table, (a, b), 1)
-    rows, cols = linear_sum_assignment(-table)
-    return int(a.size - table[rows, cols].sum())
 
 
 @pytest.fixture(scope="module")

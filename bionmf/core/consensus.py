@@ -74,6 +74,20 @@ def consensus_clusters(C: np.ndarray, rank: int, reference: np.ndarray | None = 
     return labels
 
 
+def misassigned(labels, reference) -> int:
+    """Samples outside the best one-to-one matching of the groups of ``labels`` and ``reference``.
+
+    Any label values; the groups are matched to maximise the samples they share (Hungarian
+    algorithm), so this counts how many samples two partitions put differently.
+    """
+    _, a = np.unique(np.asarray(labels), return_inverse=True)
+    _, b = np.unique(np.asarray(reference), return_inverse=True)
+    table = np.zeros((a.max() + 1, b.max() + 1), dtype=np.int64)
+    np.add.at(table, (a, b), 1)
+    rows, cols = linear_sum_assignment(-table)
+    return int(a.size - table[rows, cols].sum())
+
+
 def match_labels(labels: np.ndarray, reference: np.ndarray, n_labels: int) -> np.ndarray:
     """Renumber ``labels`` to maximise agreement with ``reference`` (both 0..n_labels-1)."""
     size = max(n_labels, labels.max() + 1, reference.max() + 1)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from ..core.component_survey import COMPONENT_METRIC_COLUMNS, ComponentSummary
 from ..core.components import refit_loadings
 from ..core.rank_selection import apply_all, choose_rank
-from ._store import write_chosen_rank
+from ._store import rank_table, write_chosen_rank
 
 #: ``consensus="auto"`` uses the sample consensus up to this many samples (bulk studies, small
 #: single-cell sets) and the component consensus above it, where an n x n consensus matrix stops
@@ -32,12 +32,7 @@ def resolve_consensus(consensus: str, n_samples: int) -> str:
 
 def component_metrics_table(summaries: Mapping[int, ComponentSummary]) -> pd.DataFrame:
     """One row per rank (ascending), the columns of ``COMPONENT_METRIC_COLUMNS``."""
-    table = pd.DataFrame(
-        [[summaries[k].metrics[c] for c in COMPONENT_METRIC_COLUMNS] for k in sorted(summaries)],
-        index=pd.Index(sorted(summaries), name="rank"),
-        columns=list(COMPONENT_METRIC_COLUMNS),
-    )
-    return table.astype({"n_runs": int, "n_spectra_kept": int})
+    return rank_table(summaries, COMPONENT_METRIC_COLUMNS, int_columns=("n_runs", "n_spectra_kept"))
 
 
 def all_gene_loadings(adata: ad.AnnData, summary: ComponentSummary, genes: np.ndarray, *, layer: str | None) -> np.ndarray:

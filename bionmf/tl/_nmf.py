@@ -31,7 +31,7 @@ from ..core.seeding import check_random_state
 from ..core.solvers import SolverOptions, prepare_matrix
 from ..pp._validate import validate_matrix
 from ._components import resolve_consensus, store_components
-from ._store import write_chosen_rank
+from ._store import rank_table, write_chosen_rank
 
 DEFAULT_RANKS = range(2, 7)
 
@@ -378,12 +378,7 @@ def survey_params(
 
 def metrics_table(summaries: Mapping[int, RankSummary]) -> pd.DataFrame:
     """One row per rank (ascending), the columns of :data:`bionmf.core.METRIC_COLUMNS`."""
-    table = pd.DataFrame(
-        [[summaries[k].metrics[c] for c in METRIC_COLUMNS] for k in sorted(summaries)],
-        index=pd.Index(sorted(summaries), name="rank"),
-        columns=list(METRIC_COLUMNS),
-    )
-    return table.astype({"n_runs": int})
+    return rank_table(summaries, METRIC_COLUMNS, int_columns=("n_runs",))
 
 
 def store_survey(

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import anndata as ad
 import numpy as np
 import pandas as pd
+
+
+def rank_table(summaries: Mapping, columns: Sequence[str], *, int_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """The metrics of per-rank summaries as a table: one row per rank (ascending), ``columns``."""
+    ranks = sorted(summaries)
+    table = pd.DataFrame(
+        [[summaries[k].metrics[c] for c in columns] for k in ranks],
+        index=pd.Index(ranks, name="rank"),
+        columns=list(columns),
+    )
+    return table.astype({c: int for c in int_columns})
 
 
 def write_chosen_rank(
