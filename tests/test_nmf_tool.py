@@ -9,8 +9,9 @@ import pytest
 import scipy.sparse as sp
 
 import bionmf
-from bionmf.core import RankRuns, run_rank, summarize_rank
-from bionmf.core.solvers import SolverOptions, prepare_matrix
+from bionmf.core import RankRuns, run_rank, run_ranks, summarize_rank
+from bionmf.core.seeding import run_seed
+from bionmf.core.solvers import SolverOptions, factorize_batch, prepare_matrix
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,29 @@ def test_chunks_computed_apart_merge_into_the_whole(golub, tmp_path):
     assert summarize_rank(X, merged).metrics == summarize_rank(X, whole).metrics
     with pytest.raises(ValueError, match="overlap"):
         RankRuns.merge([parts[0], parts[0]])
+
+
+def test_runs_pooled_across_ranks_equal_the_rank_by_rank_survey(golub):
+    # brunet runs go through one thread pool across ranks; each run must still depend on its seed alone
+    options = SolverOptions(max_iter=300)
+    X = prepare_matrix(golub.X, options.np_dtype)
+    kw = dict(random_state=2, options=options)
+    pooled = list(run_ranks(X, [2, 3, 4], range(5), n_jobs=3, **kw))
+    alone = list(run_ranks(X, [2, 3, 4], range(5), n_jobs=1, **kw))
+    assert [r.rank for r in pooled] == [2, 3, 4]
+    for p, a in zip(pooled, alone):
+        np.testing.assert_array_equal(p.runs, a.runs)
+        np.testing.assert_array_equal(p.labels, a.labels)
+        np.testing.assert_array_equal(p.objective, a.objective)
+        np.testing.assert_array_equal(p.n_iter, a.n_iter)
+        np.testing.assert_array_equal(p.best_W, a.best_W)
+        assert p.best_run == a.best_run
+
+
+def test_single_thread_batches_only_for_runs_computed_alone(golub):
+    X = prepare_matrix(golub.X, np.float32)
+    with pytest.raises(ValueError, match="threads=False needs runs computed alone"):
+        factorize_batch(X, 2, [run_seed(0, 2, 0)], SolverOptions(algorithm="hals"), threads=False)
 
 
 def test_gene_subset_leaves_zero_loadings(golub):

@@ -14,6 +14,7 @@ from .survey import (
     RankSummary,
     load_summary,
     run_rank,
+    run_ranks,
     save_summary,
     summarize_rank,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "permutation",
     "rank_selection",
     "run_rank",
+    "run_ranks",
     "seeding",
     "solvers",
     "summarize_rank",

@@ -8,7 +8,8 @@ is what lets the workflow split runs into jobs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from .consensus import (
     consensus_subsample,
 )
 from .seeding import run_seed
-from .solvers import SolverOptions, factorize_batch
+from .solvers import SolverOptions, factorize_batch, runs_alone
 
 METRIC_COLUMNS = (
     "cophenetic",
@@ -148,29 +149,79 @@ def run_rank(
     on the batch size. ``keep_spectra`` keeps every run's basis (as float32 spectra, runs x k x
     genes), which the component consensus (:mod:`bionmf.core.component_survey`) needs.
     """
-    runs = np.asarray(list(runs), dtype=np.int64)
-    if runs.size == 0:
-        raise ValueError("runs must name at least one run")
+    runs = _run_indices(runs)
     batch_size = runs.size if batch_size is None else int(batch_size)
     chunks = []
     for start in range(0, runs.size, batch_size):
         part = runs[start : start + batch_size]
         result = factorize_batch(X, rank, [run_seed(random_state, rank, r) for r in part], options)
-        best = int(np.argmin(result.objective))
-        chunks.append(
-            RankRuns(
-                rank=rank,
-                runs=part,
-                labels=assign(result.H).astype(np.int16),
-                objective=result.objective,
-                n_iter=result.n_iter,
-                best_W=result.W[best],
-                best_H=result.H[best],
-                best_run=int(part[best]),
-                spectra=result.W.transpose(0, 2, 1).astype(np.float32) if keep_spectra else None,
-            )
-        )
+        chunks.append(_chunk(rank, part, result, keep_spectra))
     return RankRuns.merge(chunks)
+
+
+def run_ranks(
+    X,
+    ranks: Sequence[int],
+    runs: Iterable[int],
+    *,
+    random_state: int,
+    options: SolverOptions,
+    n_jobs: int = 1,
+    batch_size: int | None = None,
+    keep_spectra: bool = False,
+) -> Iterator[RankRuns]:
+    """:func:`run_rank` for every rank of ``ranks``, yielded in that order; the same results.
+
+    Where every run is computed alone (:func:`~bionmf.core.solvers.runs_alone`) and ``n_jobs`` > 1,
+    the runs of all ranks go through one pool of ``n_jobs`` threads, each taking the next run as
+    soon as it is free: no thread idles at the end of a rank while another finishes its last runs
+    (with 10 runs on 2 threads that wait cost ~10 % of the survey on Golub). A rank is yielded as
+    soon as its runs are done, while the pool goes on with the next ranks. Otherwise the ranks are
+    computed one after the other, each batch using the threads itself.
+    """
+    runs = _run_indices(runs)
+    ranks = list(ranks)
+    if n_jobs <= 1 or not runs_alone(options):
+        for k in ranks:
+            yield run_rank(X, k, runs, random_state=random_state, options=options, batch_size=batch_size,
+                           keep_spectra=keep_spectra)
+        return
+
+    def one_run(k: int, r: int) -> RankRuns:
+        result = factorize_batch(X, k, [run_seed(random_state, k, r)], options, threads=False)
+        return _chunk(k, np.array([r], dtype=np.int64), result, keep_spectra)
+
+    pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="bionmf-run")
+    try:
+        # submitted in rank order, so the ranks finish (and are yielded) in that order
+        futures = {k: [pool.submit(one_run, k, int(r)) for r in runs] for k in ranks}
+        for k in ranks:
+            yield RankRuns.merge([f.result() for f in futures[k]])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_indices(runs: Iterable[int]) -> np.ndarray:
+    runs = np.asarray(list(runs), dtype=np.int64)
+    if runs.size == 0:
+        raise ValueError("runs must name at least one run")
+    return runs
+
+
+def _chunk(rank: int, part: np.ndarray, result, keep_spectra: bool) -> RankRuns:
+    """The runs ``part`` of ``rank`` from their solver result."""
+    best = int(np.argmin(result.objective))
+    return RankRuns(
+        rank=rank,
+        runs=part,
+        labels=assign(result.H).astype(np.int16),
+        objective=result.objective,
+        n_iter=result.n_iter,
+        best_W=result.W[best],
+        best_H=result.H[best],
+        best_run=int(part[best]),
+        spectra=result.W.transpose(0, 2, 1).astype(np.float32) if keep_spectra else None,
+    )
 
 
 @dataclass

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .._logging import logger
 from .._threads import resolve_n_jobs, solver_threads
-from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_rank, summarize_rank
+from ..core import METRIC_COLUMNS, RankRuns, RankSummary, run_ranks, summarize_rank
 from ..core.component_survey import summarize_components
 from ..core.components import DENSITY_THRESHOLD
 from ..core.consensus import CONSENSUS_SUBSAMPLE, EXACT_CONSENSUS_MAX
@@ -220,12 +220,13 @@ def nmf(
     runs: dict[int, RankRuns] = {}
     summaries: dict = {}
     start = time.perf_counter()
-    with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet"):
-        for i, k in enumerate(ranks, start=1):
-            runs[k] = run_rank(
-                X, k, range(n_runs), random_state=random_state, options=options, batch_size=batch_size,
-                keep_spectra=mode == "components",
-            )
+    with solver_threads(n_jobs, uses_blas=options.algorithm != "brunet") as threads:
+        surveyed = run_ranks(
+            X, ranks, range(n_runs), random_state=random_state, options=options, n_jobs=threads,
+            batch_size=batch_size, keep_spectra=mode == "components",
+        )
+        for i, (k, rank_runs) in enumerate(zip(ranks, surveyed), start=1):
+            runs[k] = rank_runs
             if mode == "components":
                 summaries[k] = summarize_components(
                     X, runs[k], density_threshold=density_threshold, random_state=random_state
@@ -243,9 +244,9 @@ def nmf(
         null_rows = []
         for p in range(n_permutations):
             X_null = prepare_matrix(permute_within_genes(X, permutation_seed(random_state, p)), options.np_dtype)
-            for k in ranks:
-                rr = run_rank(X_null, k, range(n_runs), random_state=random_state, options=options,
-                              batch_size=batch_size)
+            null_runs = run_ranks(X_null, ranks, range(n_runs), random_state=random_state, options=options,
+                                  n_jobs=threads, batch_size=batch_size)
+            for k, rr in zip(ranks, null_runs):
                 null_rows.append({"permutation": p, "rank": k, **summarize_rank(X_null, rr, random_state=random_state).metrics})
             if verbose:
                 logger.info("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations,

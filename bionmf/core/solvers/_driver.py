@@ -46,13 +46,21 @@ def prepare_matrix(X, dtype) -> np.ndarray | sp.csr_matrix:
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-def objective(X, Wt, H, active, loss: str, x_norm2: float | None = None) -> np.ndarray:
+def objective(X, Wt, H, active, loss: str, x_norm2: float | None = None, *, threads: bool = True) -> np.ndarray:
     """Loss of each active run: KL divergence, or ||V - WH||_F^2 for the Frobenius loss."""
     if loss == "kullback-leibler":
-        return kl_divergence(X, Wt, H, active)
+        return kl_divergence(X, Wt, H, active, threads=threads)
     if x_norm2 is None:
         x_norm2 = squared_norm(X)
     return frobenius_residual(X, Wt[active], H[active], x_norm2)
+
+
+def runs_alone(options: SolverOptions) -> bool:
+    """Whether each run is computed start to end by one thread on its own, sharing nothing with the
+    other runs of its batch (Brunet's solver with the connectivity rule, a compiled loop). Such
+    runs can be spread over threads freely, also across ranks; the batched solvers instead read
+    the data once per iteration for all runs of a batch, which is worth keeping them together."""
+    return options.algorithm == "brunet" and options.stop == "connectivity"
 
 
 def factorize_batch(
@@ -60,13 +68,24 @@ def factorize_batch(
     rank: int,
     seeds: Sequence[np.random.SeedSequence],
     options: SolverOptions,
+    *,
+    threads: bool = True,
 ) -> BatchResult:
     """Run one NMF per seed at ``rank`` on X (samples x genes, V = X^T), all runs advancing together.
 
     ``X`` must already be in solver layout (:func:`prepare_matrix`). Runs whose stopping rule is
     met leave the batch; the others go on, up to ``options.max_iter`` iterations. Each run's result
     depends on its seed alone, not on the other runs of the batch.
+
+    ``threads=False`` computes the batch on the calling thread alone, without holding the GIL, so
+    that a caller can keep several batches going from threads of its own; only for options where
+    :func:`runs_alone` holds.
     """
+    if not threads and not runs_alone(options):
+        raise ValueError(
+            f"threads=False needs runs computed alone (algorithm='brunet', stop='connectivity'), "
+            f"got algorithm={options.algorithm!r}, stop={options.stop!r}"
+        )
     dtype = options.np_dtype
     n, m = X.shape
     b = len(seeds)
@@ -91,7 +110,7 @@ def factorize_batch(
         # the whole loop below, compiled: each thread carries its runs to the end
         n_iter, converged = kl_until_stable(
             X, Wt, H, max_iter=options.max_iter, check_interval=options.check_interval,
-            n_stable=options.n_stable, eps=eps,
+            n_stable=options.n_stable, eps=eps, threads=threads,
         )
         active = active[:0]
     while active.size and done_iter < options.max_iter:
@@ -112,7 +131,7 @@ def factorize_batch(
         converged[active[finished]] = True
         active = active[~finished]
 
-    final = objective(X, Wt, H, np.arange(b), options.loss, x_norm2)
+    final = objective(X, Wt, H, np.arange(b), options.loss, x_norm2, threads=threads)
     return BatchResult(
         W=np.ascontiguousarray(Wt.transpose(0, 2, 1)),
         H=H,
