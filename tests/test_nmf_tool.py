@@ -132,6 +132,22 @@ def test_single_thread_batches_only_for_runs_computed_alone(golub):
         factorize_batch(X, 2, [run_seed(0, 2, 0)], SolverOptions(algorithm="hals"), threads=False)
 
 
+def test_unsorted_sparse_input_is_left_unchanged_and_gives_the_same_survey_twice(golub):
+    # a CSR with unsorted column indices, as scipy's products return them; converting it to the
+    # solver's float32 may share its index arrays, which must then not be sorted in place
+    X = sp.csr_matrix(golub.X.astype(np.float64))
+    order = np.random.default_rng(0).permutation(X.shape[1])
+    unsorted = sp.csr_matrix(X[:, order] @ sp.eye(X.shape[1], format="csr")[order.argsort()])
+    assert not unsorted.has_sorted_indices
+    adata = ad.AnnData(unsorted, obs=golub.obs, var=golub.var)
+    before = adata.X.copy()
+    kw = dict(ranks=[2], n_runs=4, random_state=0, verbose=False, copy=True, algorithm="hals")
+    first = bionmf.tl.nmf(adata, **kw)
+    assert (adata.X != before).nnz == 0
+    second = bionmf.tl.nmf(adata, **kw)
+    np.testing.assert_array_equal(first.obsm["X_nmf"], second.obsm["X_nmf"])
+
+
 def test_gene_subset_leaves_zero_loadings(golub):
     a = golub.copy()
     a.var["nmf_use"] = False

@@ -55,6 +55,7 @@ def nmf(
     n_stable: int = 20,
     tol: float = 1e-4,
     dtype: str = "float32",
+    init: str | None = None,
     batch_size: int | None = None,
     n_jobs: int | None = None,
     n_permutations: int = 0,
@@ -123,6 +124,10 @@ def nmf(
         fewer iterations. For ``hals``: a relative objective change below ``tol``.
     dtype
         ``"float32"`` (default) or ``"float64"`` arithmetic.
+    init
+        Scale of the random starts: ``"max"`` (entries uniform on (0, max X), as the R package
+        NMF seeds; default for ``brunet`` and ``lee``) or ``"mean"`` (uniform on
+        (0, 2 sqrt(mean X / k)), so W H starts at the data's mean level; default for ``hals``).
     batch_size
         Runs advanced together (default: all runs of a rank). Results do not depend on it.
     n_jobs
@@ -190,6 +195,7 @@ def nmf(
         n_stable=n_stable,
         tol=tol,
         dtype=dtype,
+        init=init,
     )
     if rank_rule is not None and rank_rule not in ALL_RULES:
         raise ValueError(f"rank_rule must be one of {sorted(ALL_RULES)}, got {rank_rule!r}")

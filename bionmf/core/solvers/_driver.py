@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..seeding import random_init
+from ..seeding import init_bound, random_init
 from ._frobenius import hals_steps, lee_steps
 from ._kl import kl_divergence, kl_steps, kl_until_stable
 from ._options import SolverOptions
@@ -38,10 +38,15 @@ class BatchResult:
 
 
 def prepare_matrix(X, dtype) -> np.ndarray | sp.csr_matrix:
-    """X (samples x genes) in the layout the solvers read: C-ordered array or CSR, of ``dtype``."""
+    """X (samples x genes) in the layout the solvers read: C-ordered array or CSR (sorted indices,
+    no duplicates), of ``dtype``. The input is never modified."""
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=dtype)
-        X.sum_duplicates()
+        if not X.has_canonical_format:
+            # the conversion may share the index arrays with the caller's matrix but not the
+            # values: sorting them in place would scramble the caller's data
+            X = X.copy()
+            X.sum_duplicates()
         return X
     return np.ascontiguousarray(X, dtype=dtype)
 
@@ -89,11 +94,11 @@ def factorize_batch(
     dtype = options.np_dtype
     n, m = X.shape
     b = len(seeds)
-    vmax = float(X.max())
+    bound = init_bound(X, rank, options.init)
     Wt = np.empty((b, rank, m), dtype=dtype)
     H = np.empty((b, rank, n), dtype=dtype)
     for r, seed in enumerate(seeds):
-        W0, H0 = random_init(seed, m, n, rank, vmax, dtype)
+        W0, H0 = random_init(seed, m, n, rank, bound, dtype)
         Wt[r], H[r] = W0.T, H0
 
     eps = dtype(np.finfo(dtype).eps)

@@ -6,11 +6,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-#: algorithm -> (loss, default stopping rule)
+from ..seeding import INITS
+
+#: algorithm -> (loss, default stopping rule, default scale of the random starts)
 ALGORITHMS = {
-    "brunet": ("kullback-leibler", "connectivity"),
-    "lee": ("frobenius", "connectivity"),
-    "hals": ("frobenius", "objective"),
+    "brunet": ("kullback-leibler", "connectivity", "max"),
+    "lee": ("frobenius", "connectivity", "max"),
+    "hals": ("frobenius", "objective", "mean"),
 }
 STOP_RULES = ("connectivity", "objective")
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -38,6 +40,12 @@ class SolverOptions:
         Iteration cap per run.
     dtype
         ``"float32"`` or ``"float64"``; factors and arithmetic in this precision.
+    init
+        Scale of the random starts (entries of W and H uniform on (0, b)): ``"max"``, b = max X,
+        as the R package NMF seeds (the default of ``brunet`` and ``lee``); ``"mean"``, b =
+        2 sqrt(mean X / k), W H starting at the data's mean level (the default of ``hals``, whose
+        exact row updates fare badly from a start far above the data). See
+        :func:`bionmf.core.seeding.init_bound`. ``None`` picks the algorithm's default.
     """
 
     algorithm: str = "brunet"
@@ -47,12 +55,17 @@ class SolverOptions:
     n_stable: int = 20
     tol: float = 1e-4
     dtype: str = "float32"
+    init: str | None = None
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {self.algorithm!r}")
         if self.stop is None:
             object.__setattr__(self, "stop", ALGORITHMS[self.algorithm][1])
+        if self.init is None:
+            object.__setattr__(self, "init", ALGORITHMS[self.algorithm][2])
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.stop not in STOP_RULES:
             raise ValueError(f"stop must be one of {STOP_RULES}, got {self.stop!r}")
         if self.dtype not in DTYPES:
