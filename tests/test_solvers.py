@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bionmf.core.seeding import random_init, run_seed
+from bionmf.core.seeding import init_bound, random_init, run_seed
 from bionmf.core.solvers import SolverOptions, factorize_batch, objective, prepare_matrix
+from bionmf.core.solvers import _frobenius
 from bionmf.core.solvers._kl import kl_divergence
 
 ALGORITHMS = ["brunet", "lee", "hals"]
@@ -132,6 +133,8 @@ def test_frobenius_objective_matches_definition():
         (dict(n_stable=2.5), "n_stable must be a positive int"),
         (dict(tol=0), "tol must be a number in"),
         (dict(check_interval=50, max_iter=20), "check_interval"),
+        (dict(init="zeros"), "init must be one of"),
+        (dict(algorithm="brunet", stop="gradient"), "stop='gradient' needs algorithm"),
     ],
 )
 def test_bad_options_are_named(kwargs, message):
@@ -142,3 +145,61 @@ def test_bad_options_are_named(kwargs, message):
 def test_default_stopping_rule_follows_algorithm():
     assert SolverOptions(algorithm="brunet").stop == "connectivity"
     assert SolverOptions(algorithm="hals").stop == "objective"
+
+
+def test_default_start_scale_follows_algorithm_and_init_bounds_are_as_documented():
+    assert SolverOptions(algorithm="brunet").init == "max"
+    assert SolverOptions(algorithm="lee").init == "max"
+    assert SolverOptions(algorithm="hals").init == "mean"
+    X = planted()
+    assert init_bound(X, 3, "max") == X.max()
+    # 2 sqrt(mean / k): W H starts at the data's mean on average
+    assert init_bound(sp.csr_matrix(X), 3, "mean") == pytest.approx(2 * np.sqrt(X.mean() / 3), rel=1e-12)
+    W, H = random_init(run_seed(0, 3, 0), 2000, 1000, 3, init_bound(X, 3, "mean"), np.float64)
+    assert (W @ H).mean() == pytest.approx(X.mean(), rel=0.05)
+
+
+def _hals_sweep_reference(F, N, G, eps):
+    """One HALS pass over the rows of F (k x d) in numpy; the projected-gradient norm it met."""
+    violation = 0.0
+    for a in range(F.shape[0]):
+        grad = G[a] @ F - N[a]  # d loss / d F[a] with the rows before a already updated
+        at_floor = F[a] <= eps
+        violation += np.abs(np.where(at_floor, np.minimum(grad, 0.0), grad)).sum()
+        F[a] = np.maximum(F[a] - grad / G[a, a], eps)
+    return violation
+
+
+def test_hals_reports_the_projected_gradient_of_each_iteration():
+    X = prepare_matrix(planted(seed=4), np.float64)
+    Wt, H = (np.ascontiguousarray(f.T if i == 0 else f)[None] for i, f in
+             enumerate(random_init(run_seed(0, 3, 1), X.shape[1], X.shape[0], 3, 1.0, np.float64)))
+    Wt_ref, H_ref = Wt[0].copy(), H[0].copy()
+    eps = np.finfo(np.float64).eps
+    violation = _frobenius.hals_steps(X, Wt, H, np.arange(1), 3, eps)
+    expected = []
+    for _ in range(3):
+        v = _hals_sweep_reference(H_ref, Wt_ref @ X.T, Wt_ref @ Wt_ref.T, eps)
+        v += _hals_sweep_reference(Wt_ref, H_ref @ X, H_ref @ H_ref.T, eps)
+        expected.append(v)
+    np.testing.assert_allclose(violation[:, 0], expected, rtol=1e-9)
+    np.testing.assert_allclose(Wt[0], Wt_ref, rtol=1e-9)
+    assert expected[-1] < expected[0]
+
+
+def test_gradient_rule_stops_once_the_projected_gradient_fell_by_tol():
+    X = prepare_matrix(planted(seed=5), np.float64)
+    runs = seeds(3, range(3))
+    loose = factorize_batch(X, 3, runs, SolverOptions(algorithm="hals", stop="gradient", tol=1e-2, dtype="float64"))
+    tight = factorize_batch(X, 3, runs, SolverOptions(algorithm="hals", stop="gradient", tol=1e-5, dtype="float64"))
+    assert loose.converged.all() and tight.converged.all()
+    assert (tight.n_iter > loose.n_iter).all()
+    assert (tight.objective <= loose.objective).all()
+    # the rule, replayed: at the stopping check the norm is below tol x the first iteration's,
+    # and at the check before it was not
+    for r in range(3):
+        Wt, H = (np.ascontiguousarray(f.T if i == 0 else f)[None] for i, f in enumerate(
+            random_init(runs[r], X.shape[1], X.shape[0], 3, init_bound(X, 3, "mean"), np.float64)))
+        trace = _frobenius.hals_steps(X, Wt, H, np.arange(1), int(loose.n_iter[r]), np.finfo(np.float64).eps)[:, 0]
+        checks = trace[9::10]
+        assert checks[-1] <= 1e-2 * trace[0] and (checks[:-1] > 1e-2 * trace[0]).all()

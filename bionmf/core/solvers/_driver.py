@@ -109,6 +109,7 @@ def factorize_batch(
     stable = np.zeros(b, dtype=np.int64)
     labels = H.argmax(axis=1)
     last_obj = np.full(b, np.inf)
+    first_violation = np.full(b, np.nan)
     active = np.arange(b)
     done_iter = 0
     if options.algorithm == "brunet" and options.stop == "connectivity":
@@ -120,7 +121,9 @@ def factorize_batch(
         active = active[:0]
     while active.size and done_iter < options.max_iter:
         steps = min(options.check_interval, options.max_iter - done_iter)
-        step(X, Wt, H, active, steps, eps)
+        violation = step(X, Wt, H, active, steps, eps)
+        if done_iter == 0 and options.stop == "gradient":
+            first_violation[active] = violation[0]
         done_iter += steps
         n_iter[active] = done_iter
         if options.stop == "connectivity":
@@ -129,6 +132,8 @@ def factorize_batch(
             stable[active] = np.where(unchanged, stable[active] + 1, 0)
             labels[active] = new_labels
             finished = stable[active] >= options.n_stable
+        elif options.stop == "gradient":
+            finished = violation[-1] <= options.tol * first_violation[active]
         else:
             obj = objective(X, Wt, H, active, options.loss, x_norm2)
             finished = (last_obj[active] - obj) <= options.tol * np.abs(obj)

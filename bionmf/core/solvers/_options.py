@@ -14,7 +14,9 @@ ALGORITHMS = {
     "lee": ("frobenius", "connectivity", "max"),
     "hals": ("frobenius", "objective", "mean"),
 }
-STOP_RULES = ("connectivity", "objective")
+STOP_RULES = ("connectivity", "objective", "gradient")
+#: stopping rules that need a solver computing the projected gradient
+GRADIENT_SOLVERS = ("hals",)
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -35,7 +37,11 @@ class SolverOptions:
         three seeds with 37 % fewer iterations (``benchmarks/stopping_rule.py``); pass
         ``n_stable=40`` for Brunet's exact rule.
         ``"objective"``: a run stops once its objective fell by less than ``tol`` (relative)
-        between two checks. ``None`` picks the algorithm's default.
+        between two checks.
+        ``"gradient"`` (``hals`` only): a run stops once the norm of its projected gradient, at a
+        check, is below ``tol`` times that of its first iteration (Lin 2007, Neural Computation
+        19:2756; scikit-learn's coordinate-descent NMF, which cNMF runs, stops so).
+        ``None`` picks the algorithm's default.
     max_iter
         Iteration cap per run.
     dtype
@@ -68,6 +74,10 @@ class SolverOptions:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.stop not in STOP_RULES:
             raise ValueError(f"stop must be one of {STOP_RULES}, got {self.stop!r}")
+        if self.stop == "gradient" and self.algorithm not in GRADIENT_SOLVERS:
+            raise ValueError(
+                f"stop='gradient' needs algorithm in {GRADIENT_SOLVERS}, got algorithm={self.algorithm!r}"
+            )
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
         for name in ("max_iter", "check_interval", "n_stable"):
