@@ -71,7 +71,7 @@ def kmeans(
     n_init: int = 10,
     max_iter: int = 300,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Lloyd's k-means with k-means++ starts (Arthur & Vassilvitskii 2007); best of ``n_init``.
+    """Lloyd's k-means with greedy k-means++ starts (Arthur & Vassilvitskii 2007); best of ``n_init``.
 
     Returns ``(labels, centers, inertia)``: labels 0..k-1 per point, k x d centers, and the sum of
     squared distances to the assigned centers. Seeded: the same input and ``random_state`` give the
@@ -109,15 +109,26 @@ def _onehot(labels, k):
 
 
 def _kmeans_pp(K, x_sq, k, rng):
-    """Indices of k starting centers, each drawn with probability proportional to D^2."""
+    """Indices of k starting centers by greedy k-means++: each new center is the best of
+    2 + ln k candidates drawn with probability proportional to D^2, the one that leaves the
+    smallest total D^2 (the greedy variant of Arthur & Vassilvitskii 2007). Plain k-means++ (one
+    candidate) left k-means on pbmc3k's 220 spectra at k = 11 in a local optimum with 20 % more
+    inertia in 10 starts, and the silhouette 0.04 lower, than the greedy starts reach."""
     N = K.shape[0]
+    n_trials = 2 + int(np.log(k))
     chosen = [int(rng.integers(N))]
     closest = np.maximum(x_sq + x_sq[chosen[0]] - 2.0 * K[:, chosen[0]], 0.0)
     for _ in range(1, k):
         total = closest.sum()
-        idx = int(rng.choice(N, p=closest / total)) if total > 0 else int(rng.integers(N))
-        chosen.append(idx)
-        closest = np.minimum(closest, np.maximum(x_sq + x_sq[idx] - 2.0 * K[:, idx], 0.0))
+        if total > 0:
+            candidates = rng.choice(N, size=n_trials, p=closest / total)
+        else:
+            candidates = rng.integers(N, size=n_trials)
+        d2 = np.maximum(x_sq[:, None] + x_sq[candidates][None, :] - 2.0 * K[:, candidates], 0.0)
+        after = np.minimum(closest[:, None], d2)
+        best = int(after.sum(axis=0).argmin())
+        chosen.append(int(candidates[best]))
+        closest = after[:, best]
     labels = np.full(N, -1)
     labels[chosen] = np.arange(k)
     # first assignment: to the nearest starting point
