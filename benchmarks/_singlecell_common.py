@@ -103,10 +103,11 @@ def scale_genes(X) -> sp.csr_matrix:
 
 
 def run_bionmf(counts_path: Path, genes, ranks, n_runs: int, *, seed: int, n_jobs: int | None = None,
-               dtype: str = "float32") -> dict:
+               dtype: str = "float32", **options) -> dict:
     """bionmf end to end from the counts file: read, scale the genes (as cNMF does), survey.
 
     All genes are scaled and kept; the survey fits ``genes`` and refits the loadings of the others.
+    ``options`` go to ``tl.nmf`` (e.g. ``init``, ``stop``).
     """
     import anndata as ad
 
@@ -122,7 +123,7 @@ def run_bionmf(counts_path: Path, genes, ranks, n_runs: int, *, seed: int, n_job
     use = use[keep]
     adata.layers["scaled"] = scale_genes(adata.X)
     bionmf.tl.nmf(adata, ranks=list(ranks), n_runs=n_runs, algorithm="hals", consensus="components",
-                  layer="scaled", use_genes=use, random_state=seed, n_jobs=n_jobs, dtype=dtype, verbose=False)
+                  layer="scaled", use_genes=use, random_state=seed, n_jobs=n_jobs, dtype=dtype, verbose=False, **options)
     total = time.perf_counter() - start
     return {"times": {"read": t_read, "total": total}, "adata": adata}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bionmf.core.seeding import init_bound, random_init, run_seed
+from bionmf.core.seeding import init_scale, random_init, run_seed
 from bionmf.core.solvers import SolverOptions, factorize_batch, objective, prepare_matrix
 from bionmf.core.solvers import _frobenius
 from bionmf.core.solvers._kl import kl_divergence
@@ -135,6 +135,7 @@ def test_frobenius_objective_matches_definition():
         (dict(check_interval=50, max_iter=20), "check_interval"),
         (dict(init="zeros"), "init must be one of"),
         (dict(algorithm="brunet", stop="gradient"), "stop='gradient' needs algorithm"),
+        (dict(algorithm="hals", stop="gradient"), "stop='gradient' needs init='mean'"),
     ],
 )
 def test_bad_options_are_named(kwargs, message):
@@ -147,16 +148,16 @@ def test_default_stopping_rule_follows_algorithm():
     assert SolverOptions(algorithm="hals").stop == "objective"
 
 
-def test_default_start_scale_follows_algorithm_and_init_bounds_are_as_documented():
-    assert SolverOptions(algorithm="brunet").init == "max"
-    assert SolverOptions(algorithm="lee").init == "max"
-    assert SolverOptions(algorithm="hals").init == "mean"
+def test_random_starts_are_scaled_as_documented():
     X = planted()
-    assert init_bound(X, 3, "max") == X.max()
-    # 2 sqrt(mean / k): W H starts at the data's mean on average
-    assert init_bound(sp.csr_matrix(X), 3, "mean") == pytest.approx(2 * np.sqrt(X.mean() / 3), rel=1e-12)
-    W, H = random_init(run_seed(0, 3, 0), 2000, 1000, 3, init_bound(X, 3, "mean"), np.float64)
-    assert (W @ H).mean() == pytest.approx(X.mean(), rel=0.05)
+    assert SolverOptions(algorithm="hals").init == "max"
+    assert init_scale(X, 3, "max") == X.max()
+    assert init_scale(sp.csr_matrix(X), 3, "mean") == pytest.approx(np.sqrt(X.mean() / 3), rel=1e-12)
+    W, H = random_init(run_seed(0, 3, 0), 2000, 1000, 3, X.max(), np.float64)
+    assert W.min() >= 0 and W.max() <= X.max() and W.mean() == pytest.approx(X.max() / 2, rel=0.02)
+    # sqrt(mean / k) |N(0, 1)|: each product term averages (2 / pi) mean / k, so W H ~ 0.64 mean
+    W, H = random_init(run_seed(0, 3, 0), 2000, 1000, 3, init_scale(X, 3, "mean"), np.float64, "mean")
+    assert (W @ H).mean() == pytest.approx(2 / np.pi * X.mean(), rel=0.05)
 
 
 def _hals_sweep_reference(F, N, G, eps):
@@ -190,8 +191,9 @@ def test_hals_reports_the_projected_gradient_of_each_iteration():
 def test_gradient_rule_stops_once_the_projected_gradient_fell_by_tol():
     X = prepare_matrix(planted(seed=5), np.float64)
     runs = seeds(3, range(3))
-    loose = factorize_batch(X, 3, runs, SolverOptions(algorithm="hals", stop="gradient", tol=1e-2, dtype="float64"))
-    tight = factorize_batch(X, 3, runs, SolverOptions(algorithm="hals", stop="gradient", tol=1e-5, dtype="float64"))
+    rule = dict(algorithm="hals", stop="gradient", init="mean", dtype="float64")
+    loose = factorize_batch(X, 3, runs, SolverOptions(tol=1e-2, **rule))
+    tight = factorize_batch(X, 3, runs, SolverOptions(tol=1e-5, **rule))
     assert loose.converged.all() and tight.converged.all()
     assert (tight.n_iter > loose.n_iter).all()
     assert (tight.objective <= loose.objective).all()
@@ -199,7 +201,27 @@ def test_gradient_rule_stops_once_the_projected_gradient_fell_by_tol():
     # and at the check before it was not
     for r in range(3):
         Wt, H = (np.ascontiguousarray(f.T if i == 0 else f)[None] for i, f in enumerate(
-            random_init(runs[r], X.shape[1], X.shape[0], 3, init_bound(X, 3, "mean"), np.float64)))
+            random_init(runs[r], X.shape[1], X.shape[0], 3, init_scale(X, 3, "mean"), np.float64, "mean")))
         trace = _frobenius.hals_steps(X, Wt, H, np.arange(1), int(loose.n_iter[r]), np.finfo(np.float64).eps)[:, 0]
         checks = trace[9::10]
         assert checks[-1] <= 1e-2 * trace[0] and (checks[:-1] > 1e-2 * trace[0]).all()
+
+
+def test_hals_makes_scikit_learns_coordinate_descent_updates():
+    # reference: scikit-learn's coordinate-descent NMF (cNMF's solver), from the same start, in
+    # float64; their W (samples x k) is our H^T, their H (k x genes) our W^T
+    import warnings
+
+    from sklearn.decomposition import non_negative_factorization
+
+    X = prepare_matrix(sp.csr_matrix(planted(seed=6)), np.float64)
+    W0, H0 = random_init(run_seed(0, 3, 0), X.shape[1], X.shape[0], 3, init_scale(X, 3, "mean"), np.float64, "mean")
+    Wt, H = W0.T.copy()[None], H0.copy()[None]
+    _frobenius.hals_steps(X, Wt, H, np.arange(1), 25, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "maximum number of iterations reached"
+        usage, spectra, _ = non_negative_factorization(
+            X, W=H0.T.copy(), H=W0.T.copy(), n_components=3, init="custom", solver="cd", tol=0.0, max_iter=25
+        )
+    np.testing.assert_allclose(H[0], usage.T, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(Wt[0], spectra, rtol=1e-8, atol=1e-12)

@@ -25,26 +25,18 @@ def run_seed(random_state: int, rank: int, run: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([check_random_state(random_state), int(rank), int(run)])
 
 
-#: scales of the random starts (``SolverOptions.init``), see :func:`init_bound`
+#: kinds of random start (``SolverOptions.init``), see :func:`random_init`
 INITS = ("max", "mean")
 
 
-def init_bound(X, rank: int, init: str) -> float:
-    """Upper end of the uniform distribution the starting entries of W and H are drawn from.
-
-    ``"max"``: the maximum of X, the R package NMF's random seeding. ``"mean"``: 2 sqrt(mean(X) / k),
-    so that every entry of W H starts at the mean of X on average (k terms, each the product of two
-    means sqrt(mean / k)). Multiplicative updates rescale any start in their first step, but HALS
-    sets each factor row to its exact least-squares update: from a start far above the data (W H ~
-    k max^2 / 4) most of the first rows are cut to zero, and on pbmc3k the runs scattered over more
-    local optima (spectra stability 0.68-0.77 at k = 7, 0.78-0.82 from the mean scale, three seeds
-    each; ``benchmarks/SINGLECELL.md``).
-    """
+def init_scale(X, rank: int, init: str) -> float:
+    """The scale of the random starts of :func:`random_init` on X: max X for ``"max"``,
+    sqrt(mean X / k) for ``"mean"``."""
     if init == "max":
         return float(X.max())
     if init == "mean":
         mean = float(X.sum(dtype=np.float64)) / (X.shape[0] * X.shape[1])
-        return 2.0 * float(np.sqrt(mean / rank))
+        return float(np.sqrt(mean / rank))
     raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
 
@@ -53,19 +45,28 @@ def random_init(
     n_features: int,
     n_samples: int,
     rank: int,
-    vmax: float,
+    scale: float,
     dtype=np.float32,
+    init: str = "max",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random starting factors, entries uniform on (0, vmax) (``vmax`` from :func:`init_bound`).
+    """Random starting factors of one run.
 
-    The R package NMF's default seeding ("random") draws both factors uniformly between 0 and the
-    maximum of the data (``init="max"``).
+    ``init="max"``: entries uniform on (0, scale) with scale = max X, the R package NMF's default
+    seeding ("random"). ``init="mean"``: entries scale |N(0, 1)| with scale = sqrt(mean X / k), so
+    that W H starts near the data's mean level; scikit-learn's ``init="random"``, which cNMF uses.
+    ``scale`` comes from :func:`init_scale`.
 
     Returns
     -------
     W : (n_features, rank) array, H : (rank, n_samples) array, both of ``dtype``.
     """
     rng = np.random.default_rng(seed)
-    W = rng.uniform(0.0, vmax, size=(n_features, rank))
-    H = rng.uniform(0.0, vmax, size=(rank, n_samples))
+    if init == "max":
+        W = rng.uniform(0.0, scale, size=(n_features, rank))
+        H = rng.uniform(0.0, scale, size=(rank, n_samples))
+    elif init == "mean":
+        W = scale * np.abs(rng.standard_normal(size=(n_features, rank)))
+        H = scale * np.abs(rng.standard_normal(size=(rank, n_samples)))
+    else:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
     return W.astype(dtype), H.astype(dtype)

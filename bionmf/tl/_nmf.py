@@ -55,7 +55,7 @@ def nmf(
     n_stable: int = 20,
     tol: float = 1e-4,
     dtype: str = "float32",
-    init: str | None = None,
+    init: str = "max",
     batch_size: int | None = None,
     n_jobs: int | None = None,
     n_permutations: int = 0,
@@ -128,9 +128,9 @@ def nmf(
     dtype
         ``"float32"`` (default) or ``"float64"`` arithmetic.
     init
-        Scale of the random starts: ``"max"`` (entries uniform on (0, max X), as the R package
-        NMF seeds; default for ``brunet`` and ``lee``) or ``"mean"`` (uniform on
-        (0, 2 sqrt(mean X / k)), so W H starts at the data's mean level; default for ``hals``).
+        Random starts: ``"max"`` (entries uniform on (0, max X), as the R package NMF seeds) or
+        ``"mean"`` (entries sqrt(mean X / k) |N(0, 1)|, as scikit-learn and cNMF seed).
+        ``algorithm="hals", init="mean", stop="gradient"`` factorizes as cNMF does.
     batch_size
         Runs advanced together (default: all runs of a rank). Results do not depend on it.
     n_jobs

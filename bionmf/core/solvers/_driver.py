@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..seeding import init_bound, random_init
+from ..seeding import init_scale, random_init
 from ._frobenius import hals_steps, lee_steps
 from ._kl import kl_divergence, kl_steps, kl_until_stable
 from ._options import SolverOptions
@@ -94,11 +94,11 @@ def factorize_batch(
     dtype = options.np_dtype
     n, m = X.shape
     b = len(seeds)
-    bound = init_bound(X, rank, options.init)
+    scale = init_scale(X, rank, options.init)
     Wt = np.empty((b, rank, m), dtype=dtype)
     H = np.empty((b, rank, n), dtype=dtype)
     for r, seed in enumerate(seeds):
-        W0, H0 = random_init(seed, m, n, rank, bound, dtype)
+        W0, H0 = random_init(seed, m, n, rank, scale, dtype, options.init)
         Wt[r], H[r] = W0.T, H0
 
     eps = dtype(np.finfo(dtype).eps)

@@ -8,11 +8,11 @@ import numpy as np
 
 from ..seeding import INITS
 
-#: algorithm -> (loss, default stopping rule, default scale of the random starts)
+#: algorithm -> (loss, default stopping rule)
 ALGORITHMS = {
-    "brunet": ("kullback-leibler", "connectivity", "max"),
-    "lee": ("frobenius", "connectivity", "max"),
-    "hals": ("frobenius", "objective", "mean"),
+    "brunet": ("kullback-leibler", "connectivity"),
+    "lee": ("frobenius", "connectivity"),
+    "hals": ("frobenius", "objective"),
 }
 STOP_RULES = ("connectivity", "objective", "gradient")
 #: stopping rules that need a solver computing the projected gradient
@@ -47,11 +47,11 @@ class SolverOptions:
     dtype
         ``"float32"`` or ``"float64"``; factors and arithmetic in this precision.
     init
-        Scale of the random starts (entries of W and H uniform on (0, b)): ``"max"``, b = max X,
-        as the R package NMF seeds (the default of ``brunet`` and ``lee``); ``"mean"``, b =
-        2 sqrt(mean X / k), W H starting at the data's mean level (the default of ``hals``, whose
-        exact row updates fare badly from a start far above the data). See
-        :func:`bionmf.core.seeding.init_bound`. ``None`` picks the algorithm's default.
+        Random starts: ``"max"`` (entries uniform on (0, max X), the R package NMF's seeding) or
+        ``"mean"`` (entries sqrt(mean X / k) |N(0, 1)|, scikit-learn's and so cNMF's); see
+        :func:`bionmf.core.seeding.random_init`. ``hals`` with ``stop="gradient"`` and
+        ``init="mean"`` makes the updates, starts and stopping rule of cNMF's factorization
+        (scikit-learn's coordinate descent; checked every ``check_interval`` iterations here).
     """
 
     algorithm: str = "brunet"
@@ -61,23 +61,25 @@ class SolverOptions:
     n_stable: int = 20
     tol: float = 1e-4
     dtype: str = "float32"
-    init: str | None = None
+    init: str = "max"
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {self.algorithm!r}")
         if self.stop is None:
             object.__setattr__(self, "stop", ALGORITHMS[self.algorithm][1])
-        if self.init is None:
-            object.__setattr__(self, "init", ALGORITHMS[self.algorithm][2])
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.stop not in STOP_RULES:
             raise ValueError(f"stop must be one of {STOP_RULES}, got {self.stop!r}")
         if self.stop == "gradient" and self.algorithm not in GRADIENT_SOLVERS:
             raise ValueError(
                 f"stop='gradient' needs algorithm in {GRADIENT_SOLVERS}, got algorithm={self.algorithm!r}"
             )
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.stop == "gradient" and self.init != "mean":
+            # the rule is relative to the first iteration's gradient, which from a start at the
+            # data's maximum is so large that runs stop after one check (~10 iterations)
+            raise ValueError("stop='gradient' needs init='mean' (a start at the data's scale)")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
         for name in ("max_iter", "check_interval", "n_stable"):
