@@ -135,7 +135,7 @@ def test_frobenius_objective_matches_definition():
         (dict(check_interval=50, max_iter=20), "check_interval"),
         (dict(init="zeros"), "init must be one of"),
         (dict(algorithm="brunet", stop="gradient"), "stop='gradient' needs algorithm"),
-        (dict(algorithm="hals", stop="gradient"), "stop='gradient' needs init='mean'"),
+        (dict(algorithm="hals", stop="gradient", init="max"), "stop='gradient' needs init='mean'"),
     ],
 )
 def test_bad_options_are_named(kwargs, message):
@@ -143,14 +143,18 @@ def test_bad_options_are_named(kwargs, message):
         SolverOptions(**kwargs)
 
 
-def test_default_stopping_rule_follows_algorithm():
+def test_default_stopping_rule_start_and_tol_follow_algorithm():
     assert SolverOptions(algorithm="brunet").stop == "connectivity"
     assert SolverOptions(algorithm="hals").stop == "objective"
+    assert SolverOptions(algorithm="brunet").init == "max" and SolverOptions(algorithm="lee").init == "max"
+    assert SolverOptions(algorithm="hals").init == "mean"
+    assert SolverOptions(algorithm="hals").tol == 1e-5
+    assert SolverOptions(algorithm="hals", stop="gradient").tol == 1e-4
+    assert SolverOptions(algorithm="hals", tol=1e-3).tol == 1e-3
 
 
 def test_random_starts_are_scaled_as_documented():
     X = planted()
-    assert SolverOptions(algorithm="hals").init == "max"
     assert init_scale(X, 3, "max") == X.max()
     assert init_scale(sp.csr_matrix(X), 3, "mean") == pytest.approx(np.sqrt(X.mean() / 3), rel=1e-12)
     W, H = random_init(run_seed(0, 3, 0), 2000, 1000, 3, X.max(), np.float64)
