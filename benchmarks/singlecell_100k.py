@@ -40,10 +40,12 @@ def simulate(path: Path, n_cells: int, n_genes: int, seed: int) -> None:
     adata.write_h5ad(path)
 
 
-def child_bionmf(path: Path, k: int, runs: int, seed: int, out: Path, dtype: str = "float32") -> None:
+def child_bionmf(path: Path, k: int, runs: int, seed: int, out: Path, dtype: str = "float32",
+                 cnmf_rule: bool = False) -> None:
     import anndata as ad
 
-    res = run_bionmf(path, None, [k], runs, seed=seed, dtype=dtype)
+    options = {"init": "mean", "stop": "gradient"} if cnmf_rule else {}
+    res = run_bionmf(path, None, [k], runs, seed=seed, dtype=dtype, **options)
     adata = res["adata"]
     peak = child_peak_mb()
     truth = ad.read_h5ad(path, backed="r")
@@ -111,6 +113,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="bionmf's arithmetic")
+    p.add_argument("--cnmf-rule", action="store_true",
+                   help="bionmf with cNMF's starts and stopping rule (init='mean', stop='gradient')")
     p.add_argument("--cnmf", action="store_true", help="also run cNMF (may take hours at 100k cells)")
     p.add_argument("--cnmf-timeout", type=float, default=3600.0)
     p.add_argument("--workdir", type=Path, default=None)
@@ -121,7 +125,7 @@ def main() -> None:
     args = p.parse_args()
 
     if args.child == "bionmf":
-        return child_bionmf(args.data, args.k, args.runs, args.seed, args.out, args.dtype)
+        return child_bionmf(args.data, args.k, args.runs, args.seed, args.out, args.dtype, args.cnmf_rule)
     if args.child == "cnmf":
         return child_cnmf(args.data, args.k, args.runs, args.seed, args.out, args.out.parent / "cnmf")
     if args.child == "warmup":
@@ -146,7 +150,8 @@ def main() -> None:
             continue
         out = work / f"{tool}.json"
         wall, cpu, err = run_child(["--child", tool, "--data", str(data), "--out", str(out), "--k", str(args.k),
-                                  "--runs", str(args.runs), "--seed", str(args.seed), "--dtype", args.dtype], timeout)
+                                  "--runs", str(args.runs), "--seed", str(args.seed), "--dtype", args.dtype,
+                                  *(["--cnmf-rule"] if args.cnmf_rule else [])], timeout)
         if out.exists():
             results[tool] = json.loads(out.read_text()) | {"wall_s": wall, "cpu_s": cpu}
         else:
