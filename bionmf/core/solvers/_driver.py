@@ -112,7 +112,7 @@ def factorize_batch(
     first_violation = np.full(b, np.nan)
     active = np.arange(b)
     done_iter = 0
-    if options.algorithm == "brunet" and options.stop == "connectivity":
+    if runs_alone(options):
         # the whole loop below, compiled: each thread carries its runs to the end
         n_iter, converged = kl_until_stable(
             X, Wt, H, max_iter=options.max_iter, check_interval=options.check_interval,

@@ -42,8 +42,9 @@ class SolverOptions:
         ``"objective"``: a run stops once its objective fell by less than ``tol`` (relative,
         default 1e-5) between two checks.
         ``"gradient"`` (``hals`` only): a run stops once the norm of its projected gradient, at a
-        check, is below ``tol`` (default 1e-4) times that of its first iteration (Lin 2007, Neural Computation
-        19:2756; scikit-learn's coordinate-descent NMF, which cNMF runs, stops so).
+        check, is below ``tol`` (default 1e-4) times that of its first iteration (Lin 2007,
+        Neural Computation 19:2756; scikit-learn's coordinate-descent NMF, which cNMF runs,
+        stops so).
         ``None`` picks the algorithm's default.
     max_iter
         Iteration cap per run.
