@@ -11,8 +11,7 @@ import scipy.sparse as sp
 
 from ..core.component_survey import COMPONENT_METRIC_COLUMNS, ComponentSummary
 from ..core.components import refit_loadings
-from ..core.rank_selection import apply_all, choose_rank
-from ._store import rank_table, write_chosen_rank
+from ._store import rank_table, write_survey
 
 #: ``consensus="auto"`` uses the sample consensus up to this many samples (bulk studies, small
 #: single-cell sets) and the component consensus above it, where an n x n consensus matrix stops
@@ -74,21 +73,10 @@ def store_components(
     the survey was fitted on, from which the loadings of genes outside the fit are refit.
     """
     table = component_metrics_table(summaries)
-    chosen = choose_rank(table, params["rank_rule"])
-    basis = {str(k): all_gene_loadings(adata, s, genes, layer=layer) for k, s in summaries.items()}
-    coefficients = {str(k): np.asarray(s.usages, dtype=np.float64) for k, s in summaries.items()}
-
-    write_chosen_rank(adata, key_added, basis=basis[str(chosen)], coefficients=coefficients[str(chosen)],
-                      clusters=summaries[chosen].clusters)
-    adata.uns[key_added] = {
-        "params": dict(params),
-        "rank": int(chosen),
-        "rank_rules": {name: int(k) for name, k in apply_all(table).items()},
-        "metrics": table,
-        "clusters": {str(k): np.asarray(s.clusters, dtype=np.int64) for k, s in summaries.items()},
-        "basis": basis,
-        "coefficients": coefficients,
-        "spectra_density": {str(k): np.asarray(s.density) for k, s in summaries.items()},
-        "spectra_labels": {str(k): np.asarray(s.spectra_labels, dtype=np.int64) for k, s in summaries.items()},
-    }
-    return chosen
+    return write_survey(
+        adata, key_added, params=params, table=table, summaries=summaries,
+        basis={str(k): all_gene_loadings(adata, s, genes, layer=layer) for k, s in summaries.items()},
+        coefficients={str(k): np.asarray(s.usages, dtype=np.float64) for k, s in summaries.items()},
+        spectra_density={str(k): np.asarray(s.density) for k, s in summaries.items()},
+        spectra_labels={str(k): np.asarray(s.spectra_labels, dtype=np.int64) for k, s in summaries.items()},
+    )

@@ -24,14 +24,12 @@ from ..core.rank_selection import (
     DEFAULT_COMPONENT_RULE,
     DEFAULT_RULE,
     RULES,
-    apply_all,
-    choose_rank,
 )
 from ..core.seeding import check_random_state
 from ..core.solvers import SolverOptions, prepare_matrix
 from ..pp._validate import validate_matrix
 from ._components import resolve_consensus, store_components
-from ._store import rank_table, write_chosen_rank
+from ._store import rank_table, write_survey
 
 DEFAULT_RANKS = range(2, 7)
 
@@ -411,34 +409,21 @@ def store_survey(
     averaged per rank, as ``null_metrics``. Used by :func:`nmf` and by the workflow, which
     computes the ranks in separate jobs.
     """
-    null = {} if null_metrics is None else null_tables(null_metrics)  # checked before anything is written
+    extra = {} if null_metrics is None else null_tables(null_metrics)  # checked before anything is written
     table = metrics_table(summaries)
-    chosen = choose_rank(table, params["rank_rule"])
-    n_vars = adata.n_vars
     basis, coefficients = {}, {}
     for k, rr in runs.items():
-        W = np.zeros((n_vars, k), dtype=np.float64)
+        W = np.zeros((adata.n_vars, k), dtype=np.float64)
         W[genes] = rr.best_W
         basis[str(k)] = W
         coefficients[str(k)] = np.asarray(rr.best_H.T, dtype=np.float64)
-
-    write_chosen_rank(adata, key_added, basis=basis[str(chosen)], coefficients=coefficients[str(chosen)],
-                      clusters=summaries[chosen].clusters)
-    adata.uns[key_added] = {
-        "params": dict(params),
-        "rank": int(chosen),
-        "rank_rules": {name: int(k) for name, k in apply_all(table).items()},
-        "metrics": table,
-        "consensus": {str(k): s.consensus for k, s in summaries.items()},
-        "clusters": {str(k): np.asarray(s.clusters, dtype=np.int64) for k, s in summaries.items()},
-        "basis": basis,
-        "coefficients": coefficients,
-    }
-    adata.uns[key_added].update(null)
     subsamples = [s.subsample for s in summaries.values() if s.subsample is not None]
     if subsamples:
-        adata.uns[key_added]["consensus_subsample"] = np.asarray(subsamples[0], dtype=np.int64)
-    return chosen
+        extra["consensus_subsample"] = np.asarray(subsamples[0], dtype=np.int64)
+    return write_survey(
+        adata, key_added, params=params, table=table, summaries=summaries, basis=basis,
+        coefficients=coefficients, consensus={str(k): s.consensus for k, s in summaries.items()}, **extra,
+    )
 
 
 def null_tables(null_metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
