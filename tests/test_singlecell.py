@@ -257,4 +257,5 @@ def test_pbmc3k_stability_is_scikit_learns_kmeans_silhouette(pbmc3k):
         ours = consensus_programs(runs.spectra)
         _, _, inertia = kmeans(unit, k, random_state=np.random.SeedSequence([0, k]))
         assert inertia <= reference.inertia_ * (1 + 1e-9), (k, inertia, reference.inertia_)
-        assert ours.stability == pytest.approx(silhouette_score(unit, reference.labels_), abs=1e-6), k
+        if inertia >= reference.inertia_ * (1 - 1e-9):  # the same optimum (another version may do worse)
+            assert ours.stability == pytest.approx(silhouette_score(unit, reference.labels_), abs=1e-6), k
