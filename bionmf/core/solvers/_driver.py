@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -103,6 +104,8 @@ def factorize_batch(
 
     eps = dtype(np.finfo(dtype).eps)
     step = _STEPS[options.algorithm]
+    if options.stop == "gradient":
+        step = partial(step, gradient=True)
     x_norm2 = None if options.loss == "kullback-leibler" else squared_norm(X)
     n_iter = np.zeros(b, dtype=np.int64)
     converged = np.zeros(b, dtype=bool)

@@ -18,8 +18,8 @@ run's result independent of the batch it was computed in. Sums are accumulated i
 precision: a float32 dot product over the genes vectorizes twice as wide as one widened to float64
 (12-24 % less time per iteration on Golub, ``benchmarks/kl_kernel.py``) and left the Golub
 survey's consensus unchanged; ``dtype="float64"`` keeps every sum in double precision.
-``error_model="numpy"`` lets the
-divisions vectorize (the default Python error model branches on division by zero).
+``error_model="numpy"`` lets the divisions vectorize (the default Python error model branches on
+division by zero).
 """
 
 from __future__ import annotations
