@@ -8,6 +8,7 @@ import gzip
 import io
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,13 +34,72 @@ def require_file(path: Path) -> None:
         raise IsADirectoryError(f"{path} is a directory, expected a file")
 
 
-def open_text(path: Path):
-    """Open a text file for reading, gzipped or not (by its magic bytes), any line endings."""
+# Magic bytes of binary formats that turn up under a text file's name, and what to do instead.
+_BINARY_KINDS = (
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (h5ad or 10x .h5?)", "read it with format='h5ad' or format='10x_h5'"),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook?)",
+     "unpack it, or export the sheet as tab-separated text"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel/Office file", "export the sheet as tab-separated text"),
+    (b"%PDF", "a PDF document", "give the expression table itself"),
+    (b"BZh", "a bzip2 archive", "decompress it (bionmf reads plain or gzipped text)"),
+    (b"\xfd7zXZ", "an xz archive", "decompress it (bionmf reads plain or gzipped text)"),
+)
+
+
+def describe_not_hdf5(path: Path) -> str | None:
+    """Why ``path`` cannot be an HDF5 file (empty, truncated, another format), or ``None``."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty"
     with path.open("rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    if gzipped:
+        head = handle.read(8)
+    if head != b"\x89HDF\r\n\x1a\n":
+        for magic, kind, _ in _BINARY_KINDS:
+            if head.startswith(magic):
+                return f"it is {kind}"
+        if head[:2] == b"\x1f\x8b":
+            return "it is gzip-compressed; decompress it first (gunzip)"
+        return "it does not start with the HDF5 signature: another format, or damaged"
+    return "it is an HDF5 file but cannot be opened: truncated or damaged (copy it again)"
+
+
+def open_text(path: Path):
+    """Open a text file for reading, gzipped or not (by its magic bytes), any line endings.
+
+    A file that is not text (another format under a text file's name, random bytes) is a
+    ValueError naming the file; so are a truncated or damaged gzip stream and bytes that are not
+    UTF-8, wherever the reader meets them, when read inside :func:`text_errors`.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head[:2] == b"\x1f\x8b":
         return gzip.open(path, "rt", encoding="utf-8-sig", newline=None)
+    for magic, kind, fix in _BINARY_KINDS:
+        if head.startswith(magic):
+            raise ValueError(f"{path} is {kind}, not a text table; {fix}")
+    if b"\x00" in head:
+        raise ValueError(f"{path} holds binary data (NUL bytes in its first {len(head)} bytes), not a text "
+                         "table; check that the file is the one meant and was copied completely")
     return path.open("r", encoding="utf-8-sig", newline=None)
+
+
+@contextlib.contextmanager
+def text_errors(path: Path) -> Iterator[None]:
+    """Turn the errors of reading damaged text (bad gzip stream, truncated download, bytes that
+    are not UTF-8) into a ValueError naming ``path`` and the fix."""
+    try:
+        yield
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at position "
+                         f"{error.start} of a read block): a binary file, or text in another encoding; "
+                         "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8) or check it is the file "
+                         "meant") from None
+    except EOFError:
+        raise ValueError(f"{path} is a truncated gzip file (it ends before the end of its compressed "
+                         "stream); copy or download it again (gzip -t tests it)") from None
+    except (gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path} is a damaged gzip file ({error}); copy or download it again "
+                         "(gzip -t tests it)") from None
 
 
 @contextlib.contextmanager

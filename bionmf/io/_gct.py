@@ -21,6 +21,7 @@ Genes are rows in the file and variables in the AnnData: the matrix is transpose
 from __future__ import annotations
 
 import csv
+import io
 from typing import Literal
 
 import anndata as ad
@@ -29,7 +30,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..pp._utils import get_matrix, name_some, plural
-from ._common import NA_VALUES, as_path, atomic_text, check_names, numeric_block, open_text, require_file
+from ._common import (NA_VALUES, as_path, atomic_text, check_names, numeric_block, open_text, require_file,
+                      text_errors)
+from ._names import strip_quotes
 
 
 def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData:
@@ -61,8 +64,10 @@ def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData
     path = as_path(path)
     require_file(path)
     source = f"GCT file {path}"
-    with open_text(path) as handle:
+    with text_errors(path), open_text(path) as handle:
         version_line = handle.readline().rstrip("\r\n").strip()
+        if not version_line and path.stat().st_size == 0:
+            raise ValueError(f"{source} is empty")
         if version_line not in ("#1.2", "#1.3"):
             raise ValueError(f"{source}: first line is {version_line[:40]!r}; a GCT file starts with '#1.2' or "
                              "'#1.3'")
@@ -86,7 +91,8 @@ def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData
             raise ValueError(f"{source}: the header line has {len(header)} fields; with {n_cols} samples and "
                              f"{n_row_meta} row metadata field(s) it should have {1 + n_row_meta + n_cols}")
         row_meta_names = header[1:1 + n_row_meta]
-        sample_names = check_names(pd.Index(header[1 + n_row_meta:]), "sample", source, make_unique=make_unique)
+        sample_names = check_names(strip_quotes(pd.Index(header[1 + n_row_meta:])), "sample", source,
+                                   make_unique=make_unique)
         col_meta = {}
         for i in range(n_col_meta):
             fields = handle.readline().rstrip("\r\n").split("\t")
@@ -96,20 +102,22 @@ def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData
                 raise ValueError(f"{source}: column metadata line {i + 1} has {len(fields)} fields, expected "
                                  f"{1 + n_row_meta + n_cols}")
             col_meta[fields[0]] = fields[1 + n_row_meta:]
-        value_names = [f"\x00{j}" for j in range(n_cols)]  # placeholders: sample names may repeat
-        names = ["\x00id", *[f"\x00meta{j}" for j in range(n_row_meta)], *value_names]
-        try:
-            body = pd.read_csv(handle, sep="\t", header=None, names=names, index_col=False,
-                               dtype={n: str for n in names[:1 + n_row_meta]}, na_values=NA_VALUES,
-                               keep_default_na=False, quoting=csv.QUOTE_NONE, skip_blank_lines=True,
-                               float_precision="round_trip")
-        except pd.errors.ParserError as error:
-            raise ValueError(f"{source}: malformed data line ({error})") from None
-        except pd.errors.EmptyDataError:
-            body = pd.DataFrame(columns=names)
+        first_data_line = 4 + n_col_meta
+        body_text = _checked_body(handle.read(), 1 + n_row_meta + n_cols, first_data_line, source,
+                                  n_row_meta=n_row_meta, n_cols=n_cols)
+    value_names = [f"\x00{j}" for j in range(n_cols)]  # placeholders: sample names may repeat
+    names = ["\x00id", *[f"\x00meta{j}" for j in range(n_row_meta)], *value_names]
+    if body_text:
+        body = pd.read_csv(io.StringIO(body_text), sep="\t", header=None, names=names, index_col=False,
+                           dtype={n: str for n in names[:1 + n_row_meta]}, na_values=NA_VALUES,
+                           keep_default_na=False, quoting=csv.QUOTE_NONE, skip_blank_lines=True,
+                           float_precision="round_trip")
+    else:
+        body = pd.DataFrame(columns=names)
     if len(body) != n_rows:
         raise ValueError(f"{source}: the header announces {n_rows} genes but the file holds {len(body)} data rows")
-    gene_names = check_names(pd.Index(body["\x00id"].fillna("")), "gene", source, make_unique=make_unique)
+    gene_names = check_names(strip_quotes(pd.Index(body["\x00id"].fillna(""))), "gene", source,
+                             make_unique=make_unique)
     values = body[value_names]
     values.index = gene_names
     values.columns = sample_names
@@ -129,6 +137,40 @@ def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData
     adata = ad.AnnData(X=np.ascontiguousarray(X), obs=obs, var=var)
     adata.uns["gct_version"] = version
     return adata
+
+
+def _checked_body(text: str, n_fields: int, first_line: int, source: str, *, n_row_meta: int,
+                  n_cols: int) -> str:
+    """The data lines of a GCT file, each checked to hold ``n_fields`` tab-separated fields.
+
+    A row with a field missing or added would otherwise shift its values to other samples; the
+    error names the first such lines. Empty trailing fields (spreadsheet exports) are dropped,
+    and blank lines skipped.
+    """
+    lines = text.splitlines()
+    kept = []
+    bad = []
+    for offset, line in enumerate(lines):
+        if not line.strip():
+            continue
+        count = line.count("\t") + 1
+        if count > n_fields:
+            stripped = line.rstrip("\t \r")
+            if stripped.count("\t") + 1 <= n_fields:
+                count = max(stripped.count("\t") + 1, 1)
+                line = stripped + "\t" * (n_fields - count)
+                count = n_fields
+        if count != n_fields:
+            bad.append((first_line + offset, count, line.split("\t", 1)[0]))
+        kept.append(line)
+    if bad:
+        shown = "; ".join(f"line {number} ({name!r}): {count} fields" for number, count, name in bad[:5])
+        raise ValueError(f"{source}: {plural(len(bad), 'data line')} with a wrong number of fields ({shown}"
+                         f"{'; ...' if len(bad) > 5 else ''}); every line needs {n_fields} (the name, "
+                         f"{plural(n_row_meta, 'row metadata field')} and {plural(n_cols, 'value')}, "
+                         "tab-separated); a missing field would shift the values to other samples, so fix "
+                         "the file (an empty field or NA marks a missing value)")
+    return "\n".join(kept)
 
 
 def parse_metadata(values: np.ndarray) -> pd.Series:

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..pp._utils import name_some, plural
-from ._common import as_path, check_names, open_text, require_file
+from ._common import as_path, check_names, open_text, require_file, text_errors
+from ._names import strip_quotes
 from ._gct import read_gct
 from ._table import default_sep, read_table
 from ._tenx import is_10x_mtx_dir, read_10x
@@ -129,10 +130,20 @@ def read_h5ad(path, *, backed: bool = False) -> ad.AnnData:
     try:
         adata = ad.read_h5ad(path, backed="r" if backed else None)
     except OSError as error:
-        raise ValueError(f"{path} is not a readable h5ad file ({error})") from None
+        raise ValueError(f"{path} is not a readable h5ad file ({_hdf5_problem(path, error)})") from None
+    except Exception as error:  # anndata raises many kinds on an HDF5 file of another layout
+        raise ValueError(f"{path} is an HDF5 file but not a readable h5ad file ({type(error).__name__}: "
+                         f"{str(error)[:200]}); a 10x .h5 file is read with format='10x_h5'") from None
     if adata.X is None and not adata.layers:
         raise ValueError(f"h5ad file {path} holds no matrix (X is empty and there are no layers)")
     return adata
+
+
+def _hdf5_problem(path, error: OSError) -> str:
+    """What is wrong with a file h5py cannot open, in words."""
+    from ._common import describe_not_hdf5
+
+    return describe_not_hdf5(path) or str(error)
 
 
 def _read_annotation(annotation, index_col) -> pd.DataFrame:
@@ -143,10 +154,18 @@ def _read_annotation(annotation, index_col) -> pd.DataFrame:
     path = as_path(annotation)
     require_file(path)
     sep = default_sep(path)
-    with open_text(path) as handle:
-        frame = pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=False, na_values=["", "NaN", "nan"],
-                            index_col=index_col, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
-    frame.index = frame.index.astype(str).str.strip()
+    with text_errors(path), open_text(path) as handle:
+        try:
+            frame = pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=False, na_values=["", "NaN", "nan"],
+                                index_col=index_col, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"annotation {path} is empty") from None
+        except pd.errors.ParserError as error:
+            raise ValueError(f"annotation {path}: malformed line ({error})") from None
+    frame.index = strip_quotes(pd.Index(frame.index.astype(str).str.strip()))
+    frame.columns = strip_quotes(pd.Index(frame.columns.astype(str)))
+    frame = frame.apply(lambda column: column.str.replace(r'^"(.*)"$', r"\1", regex=True)
+                        if column.dtype == object else column)
     frame.index.name = None
     return frame
 

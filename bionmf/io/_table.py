@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Sequence
 from typing import Literal
+
 import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..pp._utils import get_matrix, plural
-from ._common import NA_VALUES, as_path, atomic_text, check_names, numeric_block, open_text, require_file
+from ..pp._utils import get_matrix, name_some, plural
+from ._common import (NA_VALUES, as_path, atomic_text, check_names, numeric_block, open_text, require_file,
+                      text_errors)
 from ._gct import format_values
+from ._names import all_numbers, orientation_doubt, strip_quotes
 
 
 def default_sep(path) -> str:
@@ -30,9 +34,14 @@ def read_names(path) -> pd.DataFrame:
     """
     path = as_path(path)
     require_file(path)
-    with open_text(path) as handle:
+    with text_errors(path), open_text(path) as handle:
         # Quotes are honoured: the Golub genes file quotes descriptions that contain commas.
-        frame = pd.read_csv(handle, sep=default_sep(path), dtype=str, keep_default_na=False)
+        try:
+            frame = pd.read_csv(handle, sep=default_sep(path), dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"names file {path} is empty") from None
+        except pd.errors.ParserError as error:
+            raise ValueError(f"names file {path}: malformed line ({error})") from None
     if frame.shape[1] == 0:
         raise ValueError(f"names file {path} has no columns")
     frame = frame.apply(lambda c: c.str.strip())
@@ -104,10 +113,11 @@ def read_table(
         raise ValueError("give the gene names either as genes= (a file) or var_names=, not both")
     if sep is None:
         sep = default_sep(path)
+    index_guessed = index_col == "auto"
     if index_col == "auto":
         rows_named = (genes is not None or var_names is not None) if genes_are_rows else obs_names is not None
         index_col = None if (not header and rows_named) else 0
-    with open_text(path) as handle:
+    with text_errors(path), open_text(path) as handle:
         try:
             frame = pd.read_csv(handle, sep=sep, header=0 if header else None, index_col=index_col,
                                 na_values=NA_VALUES, keep_default_na=False, skip_blank_lines=True,
@@ -116,10 +126,20 @@ def read_table(
             raise ValueError(f"{source} is empty") from None
         except pd.errors.ParserError as error:
             raise ValueError(f"{source}: malformed line ({error})") from None
-        except (KeyError, IndexError, ValueError) as error:
+        except (KeyError, IndexError) as error:
             raise ValueError(f"{source}: cannot use index_col={index_col!r} ({error})") from None
+        except ValueError as error:
+            if isinstance(error, UnicodeDecodeError):
+                raise
+            raise ValueError(f"{source}: cannot use index_col={index_col!r} ({error})") from None
+    header_fields = None
     if header:
-        frame.columns = _header_as_written(path, sep, frame, index_col)
+        frame.columns, header_fields = _header_as_written(path, sep, frame, index_col)
+        frame.columns = strip_quotes(frame.columns)
+    if index_col is not None:
+        frame.index = strip_quotes(frame.index)
+        if index_guessed and header_fields == frame.shape[1] + 1:
+            _check_first_column(frame, source, row_kind, col_kind, sep)
     meta = [c for c in frame.columns if str(c).lower() == "description" and c not in meta_columns]
     meta += list(meta_columns)
     missing = [c for c in meta if c not in frame.columns]
@@ -158,24 +178,56 @@ def read_table(
         for c in col_annotation.columns:
             col_frame[c] = col_annotation[c].to_numpy()
     if genes_are_rows:
-        return ad.AnnData(X=np.ascontiguousarray(block.T), obs=col_frame, var=row_frame)
-    return ad.AnnData(X=block, obs=row_frame, var=col_frame)
+        adata = ad.AnnData(X=np.ascontiguousarray(block.T), obs=col_frame, var=row_frame)
+    else:
+        adata = ad.AnnData(X=block, obs=row_frame, var=col_frame)
+    doubt = orientation_doubt(adata.obs_names, adata.var_names)
+    if doubt is not None:
+        layout, fix = (("genes in rows, the default", "pass transpose=False") if genes_are_rows else
+                       ("samples in rows, as transpose=False says", "leave out transpose=False"))
+        warnings.warn(f"{source} was read as {plural(adata.n_obs, 'sample')} x {plural(adata.n_vars, 'gene')} "
+                      f"({layout}), but {doubt}; if the file has {'samples' if genes_are_rows else 'genes'} "
+                      f"in rows, {fix}", UserWarning, stacklevel=2)
+    return adata
 
 
-def _header_as_written(path, sep: str, frame: pd.DataFrame, index_col) -> pd.Index:
-    """Column names as the header line has them: pandas renames repeats (``A``, ``A.1``), which
-    would hide duplicate sample names."""
-    with open_text(path) as handle:
+def _check_first_column(frame: pd.DataFrame, source: str, row_kind: str, col_kind: str, sep: str) -> None:
+    """Refuse a first column of numbers taken as row names: a table without a name column (R's
+    ``write.table(row.names=FALSE)``) would lose its first sample to the row names."""
+    numeric, fractional = all_numbers(frame.index)
+    if not numeric:
+        return
+    label = str(strip_quotes(pd.Index([str(frame.index.name or "")]))[0])
+    repeated = not frame.index.is_unique
+    what = f"{row_kind} names"
+    fix = (f"pass index_col=None to read every column as a {col_kind} (the {row_kind}s are then "
+           f"numbered; give their names with {'genes= or var_names=' if row_kind == 'gene' else 'obs_names='})")
+    if fractional or repeated:
+        reason = "fractional numbers" if fractional else "numbers that repeat"
+        raise ValueError(f"{source}: the first column, headed {label!r}, holds {reason} "
+                         f"({name_some(frame.index.astype(str))}), not {what}: the file seems to have no "
+                         f"{row_kind}-name column (as R's write.table(row.names=FALSE) writes), and its first "
+                         f"{col_kind} {label!r} would be lost; {fix}")
+    warnings.warn(f"{source}: the {what} in the first column, headed {label!r}, are all whole numbers "
+                  f"({name_some(frame.index.astype(str))}); if they are the values of a {col_kind} {label!r} "
+                  f"rather than {row_kind} ids, {fix}", UserWarning, stacklevel=3)
+
+
+def _header_as_written(path, sep: str, frame: pd.DataFrame, index_col) -> tuple[pd.Index, int]:
+    """Column names as the header line has them (pandas renames repeats, ``A``, ``A.1``, which
+    would hide duplicate sample names), and the number of fields of the header line."""
+    with text_errors(path), open_text(path) as handle:
         line = handle.readline()
     quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
     raw = [field.strip() for field in next(csv.reader([line.rstrip("\r\n")], delimiter=sep, quoting=quoting))]
+    n_fields = len(raw)
     n = frame.shape[1]
     if index_col is not None and len(raw) == n + 1:
         position = index_col if isinstance(index_col, int) else raw.index(str(index_col))
         raw = raw[:position] + raw[position + 1:]
     if len(raw) != n:  # a layout pandas understood differently; keep its names
-        return pd.Index([str(c).strip() for c in frame.columns])
-    return pd.Index(raw)
+        return pd.Index([str(c).strip() for c in frame.columns]), n_fields
+    return pd.Index(raw), n_fields
 
 
 class _Names:

@@ -1,0 +1,344 @@
+"""Hostile inputs (issue 13): files and values that used to give a silently wrong result or a raw
+traceback now give a clear error naming the file, the problem and the fix (or a visible warning
+where the input may be right), leave the input unchanged and write nothing."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import warnings
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+import bionmf
+from bionmf import io
+from tests.conftest import require_shared_data
+
+RNG = np.random.default_rng(13)
+VALUES = RNG.gamma(2.0, 50.0, size=(6, 4)).round(2)  # 6 genes x 4 samples
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read(path, **kwargs):
+    """io.read, checking that the file is left as it was and nothing is written beside it."""
+    before = _digest(path) if path.is_file() else None
+    siblings = sorted(path.parent.iterdir())
+    try:
+        return io.read(path, **kwargs)
+    finally:
+        if before is not None:
+            assert _digest(path) == before
+        assert sorted(path.parent.iterdir()) == siblings
+
+
+def _no_warning(path, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return _read(path, **kwargs)
+
+
+# --- tables without a gene-name column, R's quoting --------------------------------------------
+
+def _r_table(path, *, row_names: bool, sep="\t", quote=True):
+    q = (lambda s: f'"{s}"') if quote else (lambda s: s)
+    samples = [q(f"S{j}") for j in range(VALUES.shape[1])]
+    lines = [sep.join(samples if not row_names or sep == "\t" else ['""', *samples])]
+    for i, row in enumerate(VALUES):
+        fields = [repr(float(v)) for v in row]
+        lines.append(sep.join([q(f"g{i}"), *fields] if row_names else fields))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("sep, name", [("\t", "x.tsv"), (",", "x.csv"), ("\t", "x.txt")])
+def test_table_without_gene_name_column_is_refused_not_short_of_a_sample(tmp_path, sep, name):
+    path = _r_table(tmp_path / name, row_names=False, sep=sep)
+    with pytest.raises(ValueError) as error:
+        _read(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "no gene-name column" in message and "'S0' would be lost" in message
+    assert "index_col=None" in message
+    # The fix works: every sample is kept, the names without R's quotes.
+    adata = _no_warning(path, index_col=None)
+    assert adata.obs_names.to_list() == ["S0", "S1", "S2", "S3"]
+    np.testing.assert_array_equal(adata.X, VALUES.T)
+
+
+def test_table_whose_first_sample_holds_repeated_whole_numbers_is_refused(tmp_path):
+    path = tmp_path / "counts.tsv"
+    path.write_text("A\tB\tC\n3\t1\t2\n3\t5\t6\n0\t8\t9\n")
+    with pytest.raises(ValueError, match=r"numbers that repeat .*'A' would be lost.*index_col=None"):
+        _read(path)
+
+
+def test_whole_number_gene_ids_read_with_a_warning_that_names_the_fix(tmp_path):
+    # Entrez ids are numbers too: read them, but say what to do if they were values.
+    path = tmp_path / "entrez.tsv"
+    path.write_text("S0\tS1\tS2\tS3\n7157\t1\t2\t3\n1956\t4\t5\t6\n672\t7\t8\t9\n")
+    with pytest.warns(UserWarning, match=r"all whole numbers.*index_col=None"):
+        adata = _read(path)
+    assert adata.var_names.to_list() == ["7157", "1956", "672"]
+
+
+def test_r_default_quoting_is_removed_from_names(tmp_path):
+    # write.table(row.names=TRUE): a header one field shorter, every name quoted.
+    path = _r_table(tmp_path / "r.tsv", row_names=True)
+    adata = _no_warning(path)
+    assert adata.obs_names.to_list() == ["S0", "S1", "S2", "S3"]
+    assert adata.var_names.to_list() == [f"g{i}" for i in range(6)]
+    np.testing.assert_array_equal(adata.X, VALUES.T)
+    # A quote inside a name (doubled by R) is kept as one.
+    path.write_text('"Name"\t"S""1"\t"S2"\t"S3"\t"S4"\n"g1"\t1\t2\t3\t4\n"g2"\t5\t6\t7\t8\n')
+    assert _no_warning(path).obs_names.to_list() == ['S"1', "S2", "S3", "S4"]
+
+
+def test_annotation_quoted_by_r_is_matched(tmp_path):
+    data = _r_table(tmp_path / "d.tsv", row_names=True)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text('"sample"\t"class"\n"S0"\t"ALL"\n"S1"\t"AML"\n"S2"\t"ALL"\n"S3"\t"AML"\n')
+    adata = _read(data, annotation=labels)
+    assert adata.obs["class"].astype(str).to_list() == ["ALL", "AML", "ALL", "AML"]
+
+
+# --- orientation -------------------------------------------------------------------------------
+
+def _samples_by_genes(path, index, columns):
+    frame = pd.DataFrame(RNG.gamma(2.0, 50.0, size=(len(index), len(columns))).round(2),
+                         index=index, columns=columns)
+    frame.index.name = "id"
+    frame.to_csv(path, sep="\t")
+    return path
+
+
+def test_samples_by_genes_table_read_the_default_way_is_warned_by_its_shape(tmp_path):
+    # 38 patients x 300 genes written with samples as rows: read as 300 "samples" x 38 "genes".
+    path = _samples_by_genes(tmp_path / "t.tsv", [f"P{i}" for i in range(38)], [f"G{j}" for j in range(300)])
+    with pytest.warns(UserWarning) as record:
+        adata = _read(path)
+    message = str(record[0].message)
+    assert str(path) in message and "300 samples x 38 genes" in message
+    assert "fewer genes than samples" in message and "pass transpose=False" in message
+    assert adata.shape == (300, 38)  # read as asked: the warning does not guess
+    assert _no_warning(path, transpose=False).shape == (38, 300)
+
+
+@pytest.mark.parametrize("genes, fix", [
+    ([f"ENSG{j:011d}" for j in range(400)], "pass transpose=False"),
+    ([f"{1000 + j}_s_at" for j in range(400)], "pass transpose=False"),
+])
+def test_gene_identifiers_as_sample_names_are_warned_whatever_the_shape(tmp_path, genes, fix):
+    # 500 samples x 400 genes, samples in rows: more "genes" than "samples" after the wrong
+    # reading, so only the names tell.
+    barcodes = ["".join("ACGT"[(i >> (2 * b)) & 3] for b in range(14)) + "-1" for i in range(500)]
+    path = _samples_by_genes(tmp_path / "t.tsv", barcodes, genes)
+    with pytest.warns(UserWarning, match=f"look like gene identifiers.*{fix}"):
+        _read(path)
+    _no_warning(path, transpose=False)
+
+
+def test_genes_by_samples_table_read_as_samples_by_genes_is_warned(tmp_path):
+    path = _samples_by_genes(tmp_path / "t.tsv", [f"ENSG{j:011d}" for j in range(50)],
+                             [f"TCGA-{i:02d}-0001" for i in range(40)])
+    with pytest.warns(UserWarning, match="samples in rows, as transpose=False says.*leave out transpose=False"):
+        _read(path, transpose=False)
+    _no_warning(path)
+
+
+def test_small_gene_panel_with_gene_like_names_is_not_warned(tmp_path):
+    # 60 genes x 200 samples, correctly oriented: the probe ids say these rows are genes.
+    path = _samples_by_genes(tmp_path / "panel.tsv", [f"{200 + j}_at" for j in range(60)],
+                             [f"patient{i}" for i in range(200)])
+    assert _no_warning(path).shape == (200, 60)
+
+
+def test_orientation_check_raises_no_false_alarm_on_the_real_data():
+    for parts, kwargs in [
+        (("golub", "ALL_AML_data.txt"), {"header": False, "genes": ("golub", "ALL_AML_genes.txt")}),
+        (("medulloblastoma", "Medulloblastoma_data.txt"),
+         {"header": False, "genes": ("medulloblastoma", "Medulloblastoma_genes.txt")}),
+        (("cns", "CNS34_genes_x_samples.tsv"), {}),
+    ]:
+        if "genes" in kwargs:
+            kwargs = {**kwargs, "genes": require_shared_data(*kwargs["genes"])}
+        _no_warning(require_shared_data(*parts), **kwargs)
+    from bionmf.io._names import orientation_doubt
+
+    for parts in [("pbmc3k", "pbmc3k_raw_counts.h5ad"), ("paul15", "paul15_subset_counts.h5ad")]:
+        adata = io.read(require_shared_data(*parts), backed=True)
+        assert orientation_doubt(adata.obs_names, adata.var_names) is None
+    for adata in (bionmf.datasets.golub(), bionmf.datasets.simulate()):
+        assert orientation_doubt(adata.obs_names, adata.var_names) is None
+
+
+def test_transposed_golub_is_warned(tmp_path):
+    path = tmp_path / "golub_samples_in_rows.tsv"
+    io.write_table(bionmf.datasets.golub(), path, transpose=False)
+    with pytest.warns(UserWarning, match=r"5000 samples x 38 genes.*\(M12759_at.*gene identifiers"):
+        _read(path)
+
+
+# --- GCT rows with a field missing or added ----------------------------------------------------
+
+def _gct13(path, rows):
+    head = ["#1.3", "3\t4\t1\t1", "id\tsymbol\tS0\tS1\tS2\tS3", "group\tna\tA\tA\tB\tB"]
+    path.write_text("\n".join(head + rows) + "\n")
+    return path
+
+
+def test_gct_row_missing_a_metadata_field_is_refused_naming_the_line(tmp_path):
+    path = _gct13(tmp_path / "x.gct", ["g1\tTP53\t1\t2\t3\t4", "g2\t5\t6\t7\t8", "g3\tCD4\t9\t10\t11\t12"])
+    with pytest.raises(ValueError) as error:
+        _read(path)
+    message = str(error.value)
+    assert str(path) in message and "line 6 ('g2'): 5 fields" in message and "needs 6" in message
+    assert "shift" in message
+
+
+def test_gct_row_with_an_extra_field_is_refused(tmp_path):
+    path = _gct13(tmp_path / "x.gct", ["g1\tTP53\t1\t2\t3\t4", "g2\tMYC\t5\t6\t7\t8\t9", "g3\tCD4\t9\t10\t11\t12"])
+    with pytest.raises(ValueError, match=r"line 6 \('g2'\): 7 fields"):
+        _read(path)
+
+
+def test_gct12_short_row_is_refused_and_trailing_tabs_are_not(tmp_path):
+    path = tmp_path / "x.gct"
+    path.write_text("#1.2\n2\t3\nName\tDescription\tA\tB\tC\ng1\tna\t1\t2\t3\ng2\tna\t4\t5\n")
+    with pytest.raises(ValueError, match=r"line 5 \('g2'\): 4 fields"):
+        _read(path)
+    # Spreadsheet exports end lines with empty fields; an empty field inside is a missing value.
+    path.write_text("#1.2\n2\t3\nName\tDescription\tA\tB\tC\t\ng1\tna\t1\t2\t3\t\t\ng2\tna\t4\t\t6\n")
+    adata = _read(path)
+    np.testing.assert_array_equal(adata.X, [[1, 4], [2, np.nan], [3, 6]])
+
+
+def test_gct_names_quoted_are_unquoted(tmp_path):
+    path = tmp_path / "x.gct"
+    path.write_text('#1.2\n2\t3\nName\tDescription\t"A"\t"B"\t"C"\n"g1"\tna\t1\t2\t3\n"g2"\tna\t4\t5\t6\n')
+    adata = _read(path)
+    assert adata.obs_names.to_list() == ["A", "B", "C"] and adata.var_names.to_list() == ["g1", "g2"]
+
+
+# --- damaged, empty and wrongly named files ----------------------------------------------------
+
+def _table_text() -> str:
+    return "Name\tS0\tS1\tS2\n" + "".join(f"g{i}\t1\t2\t3\n" for i in range(2000))
+
+
+@pytest.mark.parametrize("name", ["x.gct", "x.tsv", "x.csv", "x.txt", "x.h5", "x.h5ad"])
+@pytest.mark.parametrize("content, problem", [
+    (bytes(range(256)) * 4, r"binary data|not UTF-8|HDF5 signature"),
+    (bytes(np.random.default_rng(5).integers(0x80, 0x100, 500).astype(np.uint8)),
+     r"not UTF-8|HDF5 signature"),
+    (b"", r"empty"),
+    (b"PK\x03\x04" + bytes(200), r"zip archive|HDF5 signature|zip"),
+])
+def test_garbage_or_empty_file_gives_a_value_error_naming_it(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=problem) as error:
+        _read(path)
+    assert str(path) in str(error.value)
+
+
+def test_hdf5_of_the_wrong_kind_is_named(tmp_path):
+    import h5py
+
+    path = tmp_path / "x.h5"
+    with h5py.File(path, "w") as handle:
+        handle["something"] = np.arange(3)
+    with pytest.raises(ValueError, match="not a Cell Ranger matrix"):
+        _read(path)
+    h5ad = tmp_path / "x.h5ad"
+    bionmf.datasets.simulate().write_h5ad(h5ad)
+    with pytest.raises(ValueError, match=f"{h5ad}.*not a Cell Ranger matrix.*format='h5ad'"):
+        _read(h5ad, format="10x_h5")
+    truncated = tmp_path / "cut.h5ad"
+    truncated.write_bytes(h5ad.read_bytes()[: h5ad.stat().st_size // 3])
+    with pytest.raises(ValueError, match=f"{truncated} .*not a readable h5ad file"):
+        _read(truncated)
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.999])
+def test_truncated_gzip_is_named(tmp_path, cut):
+    data = gzip.compress(_table_text().encode())
+    path = tmp_path / "x.tsv.gz"
+    path.write_bytes(data[: int(len(data) * cut)])
+    with pytest.raises(ValueError, match=f"{path} is a truncated gzip file.*again"):
+        _read(path)
+
+
+@pytest.mark.parametrize("name", ["x.tsv.gz", "x.gct.gz"])
+def test_damaged_gzip_is_named(tmp_path, name):
+    data = bytearray(gzip.compress(("#1.2\n2000\t3\n" + _table_text()).encode()))
+    data[30:60] = bytes(30)
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"{path} is a (damaged|truncated) gzip file"):
+        _read(path)
+
+
+def test_text_in_another_encoding_is_named(tmp_path):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes("Name\tS\u00e91\tS2\tS3\ng1\t1\t2\t3\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=f"{path} is not UTF-8 text.*iconv"):
+        _read(path)
+
+
+def _tenx_dir(path, *, v3=True):
+    path.mkdir()
+    matrix = sp.random(5, 4, density=0.6, format="coo", random_state=1) * 10
+    opener = gzip.open if v3 else open
+    suffix = ".gz" if v3 else ""
+    with opener(path / f"matrix.mtx{suffix}", "wb") as handle:
+        scipy.io.mmwrite(handle, sp.coo_matrix(np.round(matrix.toarray())))
+    with opener(path / f"barcodes.tsv{suffix}", "wt") as handle:
+        handle.write("".join(f"AAAC{i}-1\n" for i in range(4)))
+    name = "features.tsv" if v3 else "genes.tsv"
+    with opener(path / f"{name}{suffix}", "wt") as handle:
+        extra = "\tGene Expression" if v3 else ""
+        handle.write("".join(f"ENSG{j}\tG{j}{extra}\n" for j in range(5)))
+    return path
+
+
+@pytest.mark.parametrize("v3, missing", [(True, "barcodes.tsv.gz"), (True, "features.tsv.gz"),
+                                         (False, "genes.tsv"), (False, "barcodes.tsv")])
+def test_tenx_directory_missing_a_file_names_it(tmp_path, v3, missing):
+    folder = _tenx_dir(tmp_path / "mtx", v3=v3)
+    assert _read(folder).shape == (4, 5)
+    (folder / missing).unlink()
+    with pytest.raises(ValueError, match=f"{folder} lacks {missing}.*copy the missing"):
+        _read(folder)
+
+
+def test_tenx_directory_with_a_truncated_matrix_is_named(tmp_path):
+    folder = _tenx_dir(tmp_path / "mtx")
+    data = (folder / "matrix.mtx.gz").read_bytes()
+    (folder / "matrix.mtx.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=f"{folder}"):
+        _read(folder)
+    (folder / "barcodes.tsv.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match="barcodes.tsv.gz is empty"):
+        _read(folder)
+
+
+def test_names_file_and_annotation_damaged_are_named(tmp_path):
+    data = tmp_path / "d.txt"
+    data.write_text("1\t2\t3\n4\t5\t6\n")
+    genes = tmp_path / "genes.txt.gz"
+    genes.write_bytes(gzip.compress(b"Name\n" + b"".join(b"g%d\n" % i for i in range(5000)))[:100])
+    with pytest.raises(ValueError, match=f"{genes} is a truncated gzip file"):
+        _read(data, header=False, genes=genes)
+    labels = tmp_path / "labels.tsv"
+    labels.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"annotation {labels} is empty"):
+        _read(data, header=False, annotation=labels)
