@@ -188,8 +188,9 @@ def test_table_samples_as_rows(tmp_path):
     back = io.read(path, transpose=False)
     np.testing.assert_array_equal(back.X, adata.X)
     assert list(back.obs_names) == list(adata.obs_names)
-    # Read the other way round, genes and samples swap.
-    swapped = io.read(path)
+    # Read the other way round, genes and samples swap, with a warning: the probe ids say so.
+    with pytest.warns(UserWarning, match="look like gene identifiers"):
+        swapped = io.read(path)
     assert swapped.shape == (adata.n_vars, adata.n_obs)
 
 
