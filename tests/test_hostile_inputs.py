@@ -342,3 +342,116 @@ def test_names_file_and_annotation_damaged_are_named(tmp_path):
     labels.write_bytes(b"")
     with pytest.raises(ValueError, match=f"annotation {labels} is empty"):
         _read(data, header=False, annotation=labels)
+
+
+# --- preprocessing: logging twice, values far outside float32's comfortable range ---------------
+
+def _logged_golub() -> ad.AnnData:
+    adata = bionmf.datasets.golub()
+    adata.X = np.log2(adata.X.astype(np.float64) + 1.0)
+    return adata
+
+
+@pytest.mark.parametrize("preset, options, step", [
+    ("counts", {}, "preset='counts'"),
+    ("bulk", {"log": True}, "preset='bulk' with log=True"),
+])
+def test_presets_that_log_warn_once_on_logged_data(preset, options, step):
+    adata = _logged_golub()
+    with pytest.warns(UserWarning) as record:
+        bionmf.pp.normalize(adata, preset=preset, **options)
+    logged = [str(w.message) for w in record if "log-transformed already" in str(w.message)]
+    assert len(logged) == 1, logged  # one shared check, not one per step
+    assert step in logged[0] and "maximum 15.9" in logged[0]
+    assert ("start from the raw counts" if preset == "counts" else "pass log=False") in logged[0]
+
+
+def test_counts_preset_on_raw_counts_does_not_warn():
+    adata = bionmf.datasets.golub()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bionmf.pp.normalize(adata, preset="counts")
+
+
+@pytest.mark.parametrize("factor, problem, fix", [
+    (1e26, "too large", "adata.X /= 1e26"),
+    (1e10, "too large", "adata.X /= 1e10"),
+    (1e-16, "too small", "adata.X *= 1e16"),
+    (1e-7, "too small", "adata.X *= 1e7"),
+])
+def test_tl_nmf_refuses_values_far_outside_float32_range(factor, problem, fix):
+    adata = bionmf.datasets.golub()
+    adata.X = adata.X.astype(np.float64) * factor
+    before = adata.copy()
+    with pytest.raises(ValueError) as error:
+        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, max_iter=20)
+    message = str(error.value)
+    assert problem in message and fix in message and "do not depend on the scale" in message
+    # Nothing written, the matrix untouched.
+    assert "nmf" not in adata.uns and "X_nmf" not in adata.obsm and "nmf_cluster" not in adata.obs
+    np.testing.assert_array_equal(adata.X, before.X)
+    # The same check in preprocessing, which leaves adata as it was too.
+    with pytest.raises(ValueError, match=problem):
+        bionmf.pp.normalize(adata)
+    np.testing.assert_array_equal(adata.X, before.X)
+    assert list(adata.var.columns) == list(before.var.columns)
+
+
+def test_rescaled_as_the_error_says_gives_the_result_of_the_original_scale():
+    adata = bionmf.datasets.golub()
+    adata.X = adata.X.astype(np.float64)
+    scaled = adata.copy()
+    scaled.X = scaled.X * 1e26
+    scaled.X /= 1e26  # the fix the error gives
+    kwargs = dict(ranks=[2, 3], n_runs=4, max_iter=100, random_state=3)
+    bionmf.tl.nmf(adata, **kwargs)
+    bionmf.tl.nmf(scaled, **kwargs)
+    assert (adata.obs["nmf_cluster"] == scaled.obs["nmf_cluster"]).all()
+    pd.testing.assert_frame_equal(adata.uns["nmf"]["metrics"], scaled.uns["nmf"]["metrics"], rtol=1e-4)
+
+
+def test_scale_check_accepts_the_real_data_and_its_normal_forms():
+    from bionmf.pp._validate import SCALE_RANGE
+
+    golub = bionmf.datasets.golub()
+    assert SCALE_RANGE[0] <= golub.X.max() <= SCALE_RANGE[1]
+    bionmf.pp.validate(golub)
+    counts = golub.copy()
+    bionmf.pp.normalize(counts, preset="counts")  # counts per million, logged
+    bionmf.pp.validate(counts)
+    pbmc = io.read(require_shared_data("pbmc3k", "pbmc3k_raw_counts.h5ad"))[:300]
+    bionmf.pp.normalize(pbmc, preset="singlecell")  # unit variance genes
+    bionmf.pp.validate(pbmc)
+
+
+# --- random_state that cannot be stored or reproduced ------------------------------------------
+
+@pytest.mark.parametrize("random_state, error, words", [
+    (2**70, ValueError, "larger than 2**63 - 1"),
+    (np.uint64(2**63), ValueError, "larger than 2**63 - 1"),
+    (-1, ValueError, "non-negative"),
+    (3.0, TypeError, "pass int(3.0)"),
+    (0.5, TypeError, "non-negative int, got 0.5"),
+    (True, TypeError, "got True"),
+    ("7", TypeError, "got '7'"),
+    (None, TypeError, "got None"),
+])
+def test_random_state_that_cannot_be_recorded_is_refused_before_anything_runs(tmp_path, random_state, error,
+                                                                             words):
+    adata = bionmf.datasets.golub()
+    with pytest.raises(error) as raised:
+        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, max_iter=20, random_state=random_state)
+    assert words in str(raised.value)
+    assert "nmf" not in adata.uns
+    # Nothing half-recorded: the object writes and reads back.
+    adata.write_h5ad(tmp_path / "x.h5ad")
+    ad.read_h5ad(tmp_path / "x.h5ad")
+
+
+def test_largest_recordable_random_state_and_numpy_ints_round_trip_through_h5ad(tmp_path):
+    for random_state in (2**63 - 1, np.int64(11), np.uint32(12)):
+        adata = bionmf.datasets.golub()[:, :200].copy()
+        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, max_iter=20, random_state=random_state)
+        path = tmp_path / "x.h5ad"
+        adata.write_h5ad(path)
+        assert ad.read_h5ad(path).uns["nmf"]["params"]["random_state"] == int(random_state)

@@ -11,13 +11,31 @@ import numbers
 import numpy as np
 
 
+#: The largest seed accepted: the seed is recorded in ``uns`` and written to h5ad files as a 64-bit
+#: signed integer, so a larger one could not be stored, and the results not reproduced from the file.
+MAX_RANDOM_STATE = 2**63 - 1
+
+
 def check_random_state(random_state) -> int:
-    """Return ``random_state`` as a non-negative int, or raise a TypeError/ValueError naming it."""
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise TypeError(f"random_state must be a non-negative int, got {random_state!r}")
-    if random_state < 0:
-        raise ValueError(f"random_state must be a non-negative int, got {random_state}")
-    return int(random_state)
+    """Return ``random_state`` as an int from 0 to :data:`MAX_RANDOM_STATE`, or raise a
+    TypeError/ValueError naming it and the fix (numpy integers are accepted)."""
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, numbers.Integral):
+        hint = ""
+        if (isinstance(random_state, numbers.Real) and not isinstance(random_state, (bool, np.bool_))
+                and float(random_state).is_integer()):
+            hint = f"; pass int({random_state!r})"
+        elif isinstance(random_state, (np.random.Generator, np.random.RandomState)):
+            hint = "; bionmf records the seed to reproduce runs, so pass the int the generator was made from"
+        raise TypeError(f"random_state must be a non-negative int, got {random_state!r} "
+                        f"({type(random_state).__name__}){hint}")
+    value = int(random_state)
+    if value < 0:
+        raise ValueError(f"random_state must be a non-negative int, got {value}; use e.g. abs({value})")
+    if value > MAX_RANDOM_STATE:
+        raise ValueError(f"random_state={value} is larger than 2**63 - 1, the largest seed that can be recorded "
+                         f"(in uns and in h5ad files, as a 64-bit integer) to reproduce the runs; use a seed from 0 to "
+                         f"{MAX_RANDOM_STATE}")
+    return value
 
 
 def run_seed(random_state: int, rank: int, run: int) -> np.random.SeedSequence:

@@ -15,7 +15,7 @@ from ._filter import filter_variation, handle_nonfinite, highly_variable_genes, 
 from ._nonnegative import METHODS, make_nonnegative
 from ._transform import log1p, log2, normalize_library, scale_genes
 from ._utils import RECORD_KEY, USE_KEY, float_matrix, get_matrix, name_some, plural, record_step, set_matrix
-from ._validate import NEGATIVE_FIXES, describe_negative, validate
+from ._validate import NEGATIVE_FIXES, describe_negative, validate, warn_if_logged
 
 logger = logging.getLogger("bionmf")
 
@@ -164,6 +164,16 @@ def normalize(
             raise ValueError(f"{plural(len(dup), f'duplicate {kind} name')} ({name_some(dup)}); make them unique "
                              f"first (adata.{'obs' if kind == 'sample' else 'var'}_names_make_unique())")
 
+    # Whether the data are logged already is judged on the values as given: after the counts
+    # preset's library normalization, logged values no longer look logged.
+    if opts.get("log"):
+        if preset == "counts":
+            warn_if_logged(adata, X, "preset='counts' (library normalization, then log1p)", stacklevel=3,
+                           fix="start from the raw counts, or pass log=False, or use preset='bulk' for "
+                               "logged array data")
+        else:
+            warn_if_logged(adata, X, f"preset={preset!r} with log=True (log2)", stacklevel=3)
+
     # All steps run on a working object that owns a float copy of the matrix; adata is touched
     # only once everything has passed, so that an error leaves it as it was. For integer counts
     # the float conversion is that copy, so it costs no extra memory.
@@ -191,12 +201,12 @@ def normalize(
         if opts["n_top_genes"] is not None:
             select_genes(work, n_top=opts["n_top_genes"], by=opts["rank_by"])
         if opts["log"]:
-            log2(work, pseudocount=1.0)
+            _log_checked(log2, work, pseudocount=1.0)
     elif preset == "counts":
         normalize_library(work, method=opts["library"],
                           target_sum=opts["target_sum"] if opts["library"] == "total" else None)
         if opts["log"]:
-            log1p(work)
+            _log_checked(log1p, work)
         if opts["n_top_genes"] is not None:
             select_genes(work, n_top=opts["n_top_genes"], by=opts["rank_by"])
     else:
@@ -223,6 +233,13 @@ def normalize(
     result = adata.copy() if copy else adata
     _commit(result, work, layer)
     return result if copy else None
+
+
+def _log_checked(step, work: ad.AnnData, **kwargs) -> None:
+    """Run a log step whose check for logged data normalize has already made on the input."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="the data look log-transformed already", category=UserWarning)
+        step(work, **kwargs)
 
 
 def _nonnegative(work: ad.AnnData, negative: str, preset: str, what: str) -> None:
