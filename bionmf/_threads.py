@@ -1,9 +1,13 @@
 """Thread control for the solvers.
 
-The KL kernels parallelize over the runs of a batch with numba threads and do not call BLAS, so
-BLAS is held to one thread while they run: small multiplicative updates slow down several-fold
-when OpenBLAS threads compete with numba's for the same cores. The Frobenius solvers spend their
-time in BLAS (dense) or scipy's sparse products, so they get the BLAS threads instead.
+The solvers parallelize over the runs of a batch (numba threads for the KL kernels, the sparse
+products and the HALS sweeps; a thread per run for the dense BLAS products of
+:mod:`bionmf.core.solvers._products`), and BLAS is always held to one thread while they run. A
+multi-threaded BLAS splits one product's sums between threads in a way that depends on their
+number, so the Frobenius solvers' fit metrics differed in the 7th digit between n_jobs=1 and 2;
+with one BLAS thread per product every run is computed the same way whatever ``n_jobs`` is. It
+also keeps OpenBLAS threads from competing with numba's for the same cores (small multiplicative
+updates slow down several-fold when they do).
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
 
 
 @contextmanager
-def solver_threads(n_jobs: int | None, *, uses_blas: bool):
-    """Run the enclosed solver code with ``n_jobs`` threads, numba or BLAS as the solver needs."""
+def solver_threads(n_jobs: int | None, *, uses_blas: bool = False):
+    """Run the enclosed solver code with ``n_jobs`` numba threads and one BLAS thread.
+
+    ``uses_blas`` is kept for the callers that name it; BLAS gets one thread either way, and the
+    dense products of the Frobenius solvers run their runs on ``n_jobs`` threads instead.
+    """
     n = resolve_n_jobs(n_jobs)
     previous = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
-        with threadpool_limits(limits=n if uses_blas else 1, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):
             yield n
     finally:
         numba.set_num_threads(previous)

@@ -30,6 +30,9 @@ CLUSTER_TOOLS = (
     "munged", "mariadbd", "mariadb-install-db", "slurmdbd", "slurmctld", "slurmd",
     "sbatch", "sacct", "sacctmgr", "sinfo", "squeue", "scancel",
 )
+# The node's CPUs, declared whatever the machine has (no task binding), so that every machine runs
+# the tests on the same node size: below what a group of four factorize jobs of two threads asks.
+NODE_CPUS = 4
 # Job states after which SLURM does nothing more with a job.
 FINAL_STATES = {
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
@@ -56,7 +59,8 @@ class SlurmCluster:
     def sacct(self, *args: str) -> list[dict[str, str]]:
         """sacct records (all users, all jobs since midnight) as dicts, parsed from --parsable2."""
         fields = [
-            "JobID", "JobName", "State", "ExitCode", "Account", "Cluster", "NodeList", "Comment",
+            "JobID", "JobName", "State", "ExitCode", "Account", "Cluster", "NodeList", "AllocCPUS",
+            "Comment",
         ]
         out = self.run(
             "sacct", "--allusers", "--noheader", "--parsable2",
@@ -90,6 +94,7 @@ def slurm_cluster(tmp_path_factory) -> SlurmCluster:
     start = subprocess.run(
         ["bash", str(CLUSTER_SH), "start", str(state)],
         capture_output=True, text=True, timeout=600,
+        env={**os.environ, "BIONMF_SLURM_NODE_CPUS": str(NODE_CPUS)},
     )
     if start.returncode != 0:
         pytest.fail(f"SLURM test cluster failed to start:\n{start.stdout}\n{start.stderr}")
@@ -108,7 +113,7 @@ def slurm_cluster(tmp_path_factory) -> SlurmCluster:
 def test_cluster_node_is_usable(slurm_cluster):
     node = slurm_cluster.run("sinfo", "--noheader", "--Node", "--format=%N %T %c %m").stdout.split()
     assert node[1] == "idle"
-    assert int(node[2]) == os.cpu_count()
+    assert int(node[2]) == NODE_CPUS
     assert 0 < int(node[3]) < os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
 
 
@@ -195,13 +200,18 @@ def cluster_profile(path: Path, cluster: SlurmCluster, **overrides) -> Path:
     return path
 
 
-def run_snakemake(workdir: Path, config: Path, *args: str, env: dict[str, str]):
+def snakemake_command(workdir: Path, config: Path, *args: str, env: dict[str, str]):
     workdir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
         "--directory", str(workdir), "--configfile", str(config), *args,
     ]
     env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))}
+    return command, env
+
+
+def run_snakemake(workdir: Path, config: Path, *args: str, env: dict[str, str]):
+    command, env = snakemake_command(workdir, config, *args, env=env)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
 
 
@@ -352,3 +362,64 @@ def test_workflow_on_slurm_matches_local_run_through_a_killed_job(slurm_cluster,
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
 
     assert_same_results(tmp_path / "local" / "results", cluster_dir / "results")
+
+
+# Reasons for which SLURM keeps a job pending that no waiting can end.
+NEVER_STARTS = ("PartitionConfig", "BadConstraints", "ReqNodeNotAvail", "PartitionNodeLimit")
+
+
+def run_snakemake_watched(cluster: SlurmCluster, workdir: Path, config: Path, *args: str, timeout: float = 900):
+    """run_snakemake, failing at once (with SLURM's reason) when a job it submitted can never start,
+    instead of waiting as Snakemake would, forever."""
+    command, env = snakemake_command(workdir, config, *args, env=cluster.env)
+    log = workdir / "snakemake.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout
+        stuck = None
+        while process.poll() is None:
+            pending = cluster.run("squeue", "--noheader", "--states=PENDING", "--format=%i %r %C %j",
+                                  check=False).stdout.split("\n")
+            stuck = [line for line in pending if any(reason in line for reason in NEVER_STARTS)]
+            if stuck or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                for line in pending:
+                    if line.strip():
+                        cluster.run("scancel", line.split()[0], check=False)
+                break
+            time.sleep(2)
+    output = log.read_text()
+    if stuck:
+        pytest.fail(f"SLURM jobs that can never start on a {NODE_CPUS}-CPU node (id reason cpus name): {stuck}\n"
+                    f"{output[-3000:]}")
+    if process.returncode != 0:
+        pytest.fail(f"snakemake exited with {process.returncode}:\n{output[-5000:]}")
+    return output
+
+
+@pytest.mark.slow
+def test_factorize_groups_fit_a_node_smaller_than_their_members_sum(slurm_cluster, tmp_path):
+    """The profile as shipped (only this cluster's account and polling changed, no --cores): a group
+    of four factorize jobs of two threads each would ask for 8 CPUs on a 4-CPU node and pend
+    forever; the profile's `cores` caps it at what one job asks, and it runs."""
+    config = small_config(tmp_path / "config.yaml")
+    shipped = yaml.safe_load(PROFILE.read_text())
+    assert shipped["cores"] <= NODE_CPUS
+    profile = yaml.safe_load(PROFILE.read_text())
+    profile["default-resources"]["slurm_account"] = slurm_cluster.account
+    profile.update({"latency-wait": 5, "slurm-init-seconds-before-status-checks": 2,
+                    "seconds-between-status-checks": 2, "set-threads": {"factorize": 2}})
+    profile_dir = tmp_path / "profile"
+    profile_dir.mkdir()
+    (profile_dir / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+
+    output = run_snakemake_watched(slurm_cluster, tmp_path / "run", config, "--profile", str(profile_dir))
+    groups = [r for r in slurm_jobs(slurm_cluster, output) if r["Comment"].startswith("rule_factorize_batch")]
+    assert groups, "no factorize group was submitted"
+    for record in groups:
+        assert (record["State"], record["ExitCode"]) == ("COMPLETED", "0:0"), record
+        # Two members side by side at two threads each: the cap, not the sum of eight.
+        assert int(record["AllocCPUS"]) == shipped["cores"], record
+    dry = run_snakemake(tmp_path / "run", config, "--cores", "1", "--dry-run", env=slurm_cluster.env)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout

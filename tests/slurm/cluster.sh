@@ -24,6 +24,10 @@
 # is no task plugin. Every daemon listens on 127.0.0.1 only, on free ports picked at start.
 # Needs root (munged, slurmd and slurmdbd run as root here) and the Debian packages of
 # tests/install_system_deps.sh.
+#
+# BIONMF_SLURM_NODE_CPUS=N (optional) declares a node of N CPUs whatever the machine has, so that the
+# tests see the same node size everywhere (a job asking more than N pends, as on a real cluster);
+# with no task plugin nothing is bound to CPUs, so N may exceed the machine's cores.
 set -Eeuo pipefail
 
 CLUSTER_NAME=bionmf
@@ -158,6 +162,8 @@ AccountingStorageEnforce=associations
 JobCompType=jobcomp/none
 # Keep the --comment the executor gives each job (rule and wildcards) for sacct.
 AccountingStoreFlags=job_comment
+# The node as declared here, not as slurmd detects it (BIONMF_SLURM_NODE_CPUS may differ).
+SlurmdParameters=config_overrides
 NodeName=$host NodeAddr=127.0.0.1 $cpus_line RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
@@ -224,8 +230,15 @@ FLUSH PRIVILEGES;
 SQL
 }
 
-# The node's CPU topology as slurmd detects it ("CPUs=2 Boards=1 SocketsPerBoard=1 ...").
+# The node's CPU topology as slurmd detects it ("CPUs=2 Boards=1 SocketsPerBoard=1 ..."), or the
+# one-socket node of BIONMF_SLURM_NODE_CPUS CPUs.
 node_topology() {
+  local cpus=${BIONMF_SLURM_NODE_CPUS:-}
+  if [ -n "$cpus" ]; then
+    [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || die "BIONMF_SLURM_NODE_CPUS must be a positive integer, got '$cpus'"
+    echo "CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1"
+    return
+  fi
   slurmd -C | head -n 1 | tr ' ' '\n' \
     | grep -E '^(CPUs|Boards|SocketsPerBoard|CoresPerSocket|ThreadsPerCore)=' | tr '\n' ' '
 }

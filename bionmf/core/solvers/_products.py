@@ -8,10 +8,15 @@ multiply-add (no fast-math reassociation or fused multiply-add), so each output 
 exactly as it would be alone: a run's numbers do not depend on the other runs in the batch, nor on
 the number of threads. The product with X^T reads a transposed copy of X (CSR of X^T, made once
 per matrix and kept with it), so both products run row-parallel without write conflicts.
-On dense X each run is one BLAS product of its own.
+On dense X each run is one BLAS product of its own, on one BLAS thread (see
+:mod:`bionmf._threads`); the runs of a batch are spread over ``numba.get_num_threads()`` threads,
+so each product, and each run's numbers, are the same whatever the number of threads.
 """
 
 from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
@@ -89,15 +94,37 @@ def _unstacked(P: np.ndarray, b: int, k: int) -> np.ndarray:
     return np.ascontiguousarray(P.T).reshape(b, k, P.shape[0])
 
 
+@functools.lru_cache(maxsize=4)
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """A pool of ``n_threads`` threads, kept for the later products (BLAS releases the GIL)."""
+    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="bionmf-products")
+
+
+def _each_run(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[r] = A[r] @ B for every run r: one BLAS product per run, the runs over the threads."""
+    b = A.shape[0]
+    n_threads = min(nb.get_num_threads(), b)
+    if n_threads > 1 and use_threads(A.size * B.shape[1]):
+        chunks = np.array_split(np.arange(b), n_threads)
+
+        def work(runs):
+            for r in runs:
+                np.matmul(A[r], B, out=out[r])
+
+        for future in [_pool(n_threads).submit(work, runs) for runs in chunks]:
+            future.result()
+    else:
+        for r in range(b):
+            np.matmul(A[r], B, out=out[r])
+    return out
+
+
 def wt_xt(X, Wt: np.ndarray) -> np.ndarray:
     """W^T V for every run: (b, k, samples)."""
     b, k, m = Wt.shape
     if sp.issparse(X):
         return _unstacked(csr_times_dense(X, _stacked(Wt)), b, k)
-    out = np.empty((b, k, X.shape[0]), dtype=np.result_type(X, Wt))
-    for r in range(b):
-        np.matmul(Wt[r], X.T, out=out[r])
-    return out
+    return _each_run(Wt, X.T, np.empty((b, k, X.shape[0]), dtype=np.result_type(X, Wt)))
 
 
 def h_x(X, H: np.ndarray) -> np.ndarray:
@@ -105,10 +132,7 @@ def h_x(X, H: np.ndarray) -> np.ndarray:
     b, k, n = H.shape
     if sp.issparse(X):
         return _unstacked(csr_times_dense(transposed(X), _stacked(H)), b, k)
-    out = np.empty((b, k, X.shape[1]), dtype=np.result_type(X, H))
-    for r in range(b):
-        np.matmul(H[r], X, out=out[r])
-    return out
+    return _each_run(H, X, np.empty((b, k, X.shape[1]), dtype=np.result_type(X, H)))
 
 
 def gram(A: np.ndarray) -> np.ndarray:
