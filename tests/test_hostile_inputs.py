@@ -228,6 +228,43 @@ def test_gct_names_quoted_are_unquoted(tmp_path):
     assert adata.obs_names.to_list() == ["A", "B", "C"] and adata.var_names.to_list() == ["g1", "g2"]
 
 
+# --- tables whose lines do not line up -----------------------------------------------------------
+
+@pytest.mark.parametrize("text, words", [
+    ("Name\tS0\tS1\tS2\ng1\t1\t2\t3\ng2\t4\t5\ng3\t1\t2\t3\n", r"line 3: 3\).*wrong sample"),
+    ("Name\tS0\tS1\tS2\ng1\t1\t2\t3\ng2\t4\t5\t6\t7\ng3\t1\t2\t3\n", r"line 3: 5\)"),
+    ("S1\tS2\ng1\t1\t2\t3\t4\ng2\t4\t5\t6\t7\n", r"header line has 2 fields but the data lines have 5"),
+])
+def test_table_line_with_a_field_missing_or_added_is_refused(tmp_path, text, words):
+    # pandas pads a short line with NaN: the values after the gap would sit under the wrong sample.
+    path = tmp_path / "x.tsv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=words) as error:
+        _read(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("name, text, sep", [
+    ("x.csv", "Name\tS0\tS1\tS2\ng1\t1\t2\t3\n", r"sep='\\t'"),
+    ("x.tsv", "Name,S0,S1,S2\ng1,1,2,3\n", "sep=','"),
+    ("x.csv", "Name;S0;S1;S2\ng1;1,5;2;3\n", "sep=';'"),
+    ("x.txt", "Name S0 S1 S2\ng1 1 2 3\n", "sep=' '"),
+])
+def test_table_with_another_separator_names_it(tmp_path, name, text, sep):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"first line holds no .*{sep}"):
+        _read(path)
+
+
+def test_trailing_empty_fields_and_missing_last_values_are_read(tmp_path):
+    path = tmp_path / "x.tsv"
+    path.write_text("Name\tS0\tS1\tS2\t\t\ng1\t1\t\t\t\t\ng2\t4\t5\t6\t\t\n")
+    adata = _no_warning(path)
+    assert adata.obs_names.to_list() == ["S0", "S1", "S2"]
+    np.testing.assert_array_equal(adata.X, [[1, 4], [np.nan, 5], [np.nan, 6]])
+
+
 # --- damaged, empty and wrongly named files ----------------------------------------------------
 
 def _table_text() -> str:

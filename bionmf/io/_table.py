@@ -117,6 +117,7 @@ def read_table(
     if index_col == "auto":
         rows_named = (genes is not None or var_names is not None) if genes_are_rows else obs_names is not None
         index_col = None if (not header and rows_named) else 0
+    _check_layout(path, sep, source, header)
     with text_errors(path), open_text(path) as handle:
         try:
             frame = pd.read_csv(handle, sep=sep, header=0 if header else None, index_col=index_col,
@@ -136,6 +137,9 @@ def read_table(
     if header:
         frame.columns, header_fields = _header_as_written(path, sep, frame, index_col)
         frame.columns = strip_quotes(frame.columns)
+        # Spreadsheet exports end every line with empty fields: a nameless empty last column.
+        while frame.shape[1] and frame.columns[-1] == "" and frame.iloc[:, -1].isna().all():
+            frame = frame.iloc[:, :-1]
     if index_col is not None:
         frame.index = strip_quotes(frame.index)
         if index_guessed and header_fields == frame.shape[1] + 1:
@@ -211,6 +215,70 @@ def _check_first_column(frame: pd.DataFrame, source: str, row_kind: str, col_kin
     warnings.warn(f"{source}: the {what} in the first column, headed {label!r}, are all whole numbers "
                   f"({name_some(frame.index.astype(str))}); if they are the values of a {col_kind} {label!r} "
                   f"rather than {row_kind} ids, {fix}", UserWarning, stacklevel=3)
+
+
+_SEPARATORS = {"\t": "tab", ",": "comma", ";": "semicolon", " ": "space"}
+
+
+def _fields(line: str, sep: str) -> tuple[int, int]:
+    """The fields of a line, and their number without the empty ones at its end."""
+    if sep != "\t" and '"' in line:
+        fields = next(csv.reader([line], delimiter=sep))
+    else:
+        fields = line.split(sep)
+    n = len(fields)
+    while n > 1 and fields[n - 1].strip() == "":
+        n -= 1
+    return len(fields), n
+
+
+def _check_layout(path, sep: str, source: str, header: bool) -> None:
+    """Refuse a table whose lines are not split by ``sep`` at all (naming the separator they use),
+    whose data lines do not all hold the same number of fields (naming them: pandas would pad a
+    short line with missing values, putting every value after the gap under the wrong sample), or
+    whose header fits neither every column nor all but the first. Empty fields at the end of a
+    line beyond the usual number (spreadsheet exports) are allowed."""
+    counts: dict[int, list[int]] = {}
+    trimmed: dict[int, int] = {}
+    first = None
+    with text_errors(path), open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if first is None:
+                first = line
+                if sep not in line:
+                    used = [name for s, name in _SEPARATORS.items() if s != sep and s in line.strip()]
+                    if used:
+                        options = {"tab": "'\\t'", "comma": "','", "semicolon": "';'", "space": "' '"}
+                        raise ValueError(f"{source}: its first line holds no {_SEPARATORS.get(sep, repr(sep))}, the "
+                                         f"separator expected{' for this file name' if sep in (',', chr(9)) else ''}, "
+                                         f"but {used[0]}s; pass sep={options[used[0]]}")
+                if header:
+                    header_fields = _fields(line, sep)
+                    continue
+            raw, short = _fields(line, sep)
+            counts.setdefault(raw, []).append(number)
+            if short < raw:
+                trimmed[number] = short
+    if not counts:
+        return
+    usual = max(counts, key=lambda n: len(counts[n]))
+    odd = sorted((number, n) for n, numbers in counts.items() if n != usual for number in numbers
+                 if not (n > usual and trimmed.get(number, n) <= usual))
+    if odd:
+        shown = "; ".join(f"line {number}: {n}" for number, n in odd[:5])
+        raise ValueError(f"{source}: {plural(len(odd), 'line')} with a different number of fields than the other "
+                         f"lines' {usual} ({shown}{'; ...' if len(odd) > 5 else ''}); a missing or extra field "
+                         "would put the values after it under the wrong sample, so fix the file (an empty field "
+                         "or NA marks a missing value)")
+    if header:
+        raw, short = header_fields
+        if not (usual - 1 <= raw <= usual or (raw > usual and usual - 1 <= short <= usual)):
+            raise ValueError(f"{source}: the header line has {raw} fields but the data lines have {usual}; a header "
+                             f"names every column ({usual}) or every column but the first, the row names "
+                             f"({usual - 1}, as R writes it)")
 
 
 def _header_as_written(path, sep: str, frame: pd.DataFrame, index_col) -> tuple[pd.Index, int]:
