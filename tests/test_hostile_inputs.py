@@ -187,6 +187,18 @@ def test_transposed_golub_is_warned(tmp_path):
         _read(path)
 
 
+def test_transposed_gct_is_warned(tmp_path):
+    golub = bionmf.datasets.golub()[:, :40].copy()
+    flipped = ad.AnnData(np.ascontiguousarray(golub.X.T), obs=pd.DataFrame(index=golub.var_names),
+                         var=pd.DataFrame(index=golub.obs_names))
+    path = tmp_path / "flipped.gct"
+    io.write_gct(flipped, path)
+    with pytest.warns(UserWarning, match=r"40 samples x 38 genes \(a GCT file has genes in rows\).*gene identifiers"):
+        _read(path)
+    io.write_gct(golub, path)
+    _no_warning(path)
+
+
 # --- GCT rows with a field missing or added ----------------------------------------------------
 
 def _gct13(path, rows):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from typing import Literal
 
 import anndata as ad
@@ -32,7 +33,7 @@ import scipy.sparse as sp
 from ..pp._utils import get_matrix, name_some, plural
 from ._common import (NA_VALUES, as_path, atomic_text, check_names, numeric_block, open_text, require_file,
                       text_errors)
-from ._names import strip_quotes
+from ._names import orientation_doubt, strip_quotes
 
 
 def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData:
@@ -136,6 +137,11 @@ def read_gct(path, *, make_unique: bool = False, dtype=np.float64) -> ad.AnnData
         obs[name] = parse_metadata(np.asarray(field, dtype=object)).to_numpy()
     adata = ad.AnnData(X=np.ascontiguousarray(X), obs=obs, var=var)
     adata.uns["gct_version"] = version
+    doubt = orientation_doubt(adata.obs_names, adata.var_names)
+    if doubt is not None:
+        warnings.warn(f"{source} was read as {plural(adata.n_obs, 'sample')} x {plural(adata.n_vars, 'gene')} (a GCT "
+                      f"file has genes in rows), but {doubt}; if this file has samples in rows, write it the other "
+                      "way round (or use adata.T.copy())", UserWarning, stacklevel=2)
     return adata
 
 
