@@ -81,6 +81,16 @@ def test_table_whose_first_sample_holds_repeated_whole_numbers_is_refused(tmp_pa
         _read(path)
 
 
+def test_headerless_matrix_without_names_is_refused_not_short_of_a_sample():
+    # The Golub matrix alone (no genes= file): its first sample's values are not gene names, and
+    # make_unique=True, which the duplicate-name error used to suggest, would lose that sample.
+    path = require_shared_data("golub", "ALL_AML_data.txt")
+    with pytest.raises(ValueError, match=r"first column holds numbers that repeat.*its first sample would be "
+                                         r"lost; pass index_col=None"):
+        _read(path, header=False)
+    assert _no_warning(path, header=False, index_col=None).shape == (38, 5000)
+
+
 def test_whole_number_gene_ids_read_with_a_warning_that_names_the_fix(tmp_path):
     # Entrez ids are numbers too: read them, but say what to do if they were values.
     path = tmp_path / "entrez.tsv"
@@ -390,7 +400,7 @@ def test_names_file_and_annotation_damaged_are_named(tmp_path):
     labels = tmp_path / "labels.tsv"
     labels.write_bytes(b"")
     with pytest.raises(ValueError, match=f"annotation {labels} is empty"):
-        _read(data, header=False, annotation=labels)
+        _read(data, header=False, index_col=None, annotation=labels)
 
 
 # --- preprocessing: logging twice, values far outside float32's comfortable range ---------------

@@ -142,8 +142,10 @@ def read_table(
             frame = frame.iloc[:, :-1]
     if index_col is not None:
         frame.index = strip_quotes(frame.index)
-        if index_guessed and header_fields == frame.shape[1] + 1:
-            _check_first_column(frame, source, row_kind, col_kind, sep)
+        # The first column was taken as row names because the header names it, or with no header
+        # because nothing else names the rows: either way numbers there are values, not names.
+        if index_guessed and (header_fields == frame.shape[1] + 1 or not header):
+            _check_first_column(frame, source, row_kind, col_kind, header)
     meta = [c for c in frame.columns if str(c).lower() == "description" and c not in meta_columns]
     meta += list(meta_columns)
     missing = [c for c in meta if c not in frame.columns]
@@ -195,26 +197,30 @@ def read_table(
     return adata
 
 
-def _check_first_column(frame: pd.DataFrame, source: str, row_kind: str, col_kind: str, sep: str) -> None:
+def _check_first_column(frame: pd.DataFrame, source: str, row_kind: str, col_kind: str, header: bool) -> None:
     """Refuse a first column of numbers taken as row names: a table without a name column (R's
-    ``write.table(row.names=FALSE)``) would lose its first sample to the row names."""
+    ``write.table(row.names=FALSE)``, or a headerless matrix) would lose its first sample to the
+    row names."""
     numeric, fractional = all_numbers(frame.index)
     if not numeric:
         return
-    label = str(strip_quotes(pd.Index([str(frame.index.name or "")]))[0])
+    if header:
+        label = str(strip_quotes(pd.Index([str(frame.index.name or "")]))[0])
+        column, lost = f"the first column, headed {label!r},", f"its first {col_kind} {label!r}"
+        layout = "as R's write.table(row.names=FALSE) writes"
+    else:
+        column, lost, layout = "the first column", f"its first {col_kind}", "a matrix of values only"
     repeated = not frame.index.is_unique
     what = f"{row_kind} names"
     fix = (f"pass index_col=None to read every column as a {col_kind} (the {row_kind}s are then "
            f"numbered; give their names with {'genes= or var_names=' if row_kind == 'gene' else 'obs_names='})")
     if fractional or repeated:
         reason = "fractional numbers" if fractional else "numbers that repeat"
-        raise ValueError(f"{source}: the first column, headed {label!r}, holds {reason} "
-                         f"({name_some(frame.index.astype(str))}), not {what}: the file seems to have no "
-                         f"{row_kind}-name column (as R's write.table(row.names=FALSE) writes), and its first "
-                         f"{col_kind} {label!r} would be lost; {fix}")
-    warnings.warn(f"{source}: the {what} in the first column, headed {label!r}, are all whole numbers "
-                  f"({name_some(frame.index.astype(str))}); if they are the values of a {col_kind} {label!r} "
-                  f"rather than {row_kind} ids, {fix}", UserWarning, stacklevel=3)
+        raise ValueError(f"{source}: {column} holds {reason} ({name_some(frame.index.astype(str))}), not {what}: "
+                         f"the file seems to have no {row_kind}-name column ({layout}), and {lost} would be lost; "
+                         f"{fix}")
+    warnings.warn(f"{source}: the {what} in {column} are all whole numbers ({name_some(frame.index.astype(str))}); "
+                  f"if they are the values of {lost} rather than {row_kind} ids, {fix}", UserWarning, stacklevel=3)
 
 
 _SEPARATORS = {"\t": "tab", ",": "comma", ";": "semicolon", " ": "space"}
