@@ -194,9 +194,9 @@ def test_threaded_and_serial_kernels_agree_bit_for_bit(monkeypatch):
 
 def test_accelerated_hals_keeps_runs_independent_of_their_batch(monkeypatch):
     from bionmf.core.seeding import run_seed
-    from bionmf.core.solvers import _frobenius, factorize_batch
+    from bionmf.core.solvers import factorize_batch, frobenius
 
-    monkeypatch.setattr(_frobenius, "HALS_MAX_INNER", 5)
+    monkeypatch.setattr(frobenius, "HALS_MAX_INNER", 5)
     X, _ = sparse_cells(n=200, m=50, k=3, seed=12)
     X = prepare_matrix(X, np.float32)
     opt = SolverOptions(algorithm="hals", max_iter=100)
@@ -204,7 +204,7 @@ def test_accelerated_hals_keeps_runs_independent_of_their_batch(monkeypatch):
     alone = factorize_batch(X, 3, [run_seed(0, 3, 2)], opt)
     np.testing.assert_array_equal(alone.W[0], batch.W[2])
     assert alone.n_iter[0] == batch.n_iter[2]
-    monkeypatch.setattr(_frobenius, "HALS_MAX_INNER", 1)
+    monkeypatch.setattr(frobenius, "HALS_MAX_INNER", 1)
     plain = factorize_batch(X, 3, [run_seed(0, 3, 2)], opt)
     assert alone.objective[0] <= plain.objective[0] * 1.01
 
