@@ -41,7 +41,7 @@ def test_sparse_permutation_shuffles_each_gene():
 @pytest.fixture(scope="module")
 def golub_null():
     adata = bionmf.datasets.golub()
-    bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=6, random_state=0, verbose=False, max_iter=400, n_permutations=2)
+    bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=6, random_state=0, verbose=False, solver={"max_iter": 400}, n_permutations=2)
     return adata
 
 
@@ -68,11 +68,11 @@ def test_permuted_data_is_less_stable_and_fits_worse(golub_null):
 def test_null_real_results_unchanged_and_reproducible(golub_null):
     """Adding permutations leaves the real survey as it was; the null depends on random_state only."""
     plain = bionmf.datasets.golub()
-    bionmf.tl.nmf(plain, ranks=[2, 3], n_runs=6, random_state=0, verbose=False, max_iter=400)
+    bionmf.tl.nmf(plain, ranks=[2, 3], n_runs=6, random_state=0, verbose=False, solver={"max_iter": 400})
     pd.testing.assert_frame_equal(plain.uns["nmf"]["metrics"], golub_null.uns["nmf"]["metrics"])
     assert "null_metrics" not in plain.uns["nmf"]
     again = bionmf.datasets.golub()
-    bionmf.tl.nmf(again, ranks=[2], n_runs=6, random_state=0, verbose=False, max_iter=400, n_permutations=1)
+    bionmf.tl.nmf(again, ranks=[2], n_runs=6, random_state=0, verbose=False, solver={"max_iter": 400}, n_permutations=1)
     long = golub_null.uns["nmf"]["null_metrics_permutations"]
     first = long[(long["permutation"] == 0) & (long["rank"] == 2)].reset_index(drop=True)
     pd.testing.assert_frame_equal(again.uns["nmf"]["null_metrics_permutations"], first)
@@ -97,7 +97,7 @@ def test_sparse_null_survey():
     rng = np.random.default_rng(0)
     X = sp.random(40, 60, density=0.3, format="csr", random_state=rng, dtype=np.float64) * 10
     adata = ad.AnnData(X)
-    bionmf.tl.nmf(adata, ranks=[2], n_runs=3, algorithm="hals", random_state=1, verbose=False, max_iter=100,
+    bionmf.tl.nmf(adata, ranks=[2], n_runs=3, algorithm="hals", random_state=1, verbose=False, solver={"max_iter": 100},
                   n_permutations=1)
     assert np.isfinite(adata.uns["nmf"]["null_metrics"].to_numpy(dtype=float)).all()
 

@@ -30,7 +30,7 @@ def _close_figures():
 @pytest.fixture(scope="module")
 def golub():
     adata = bionmf.datasets.golub()
-    bionmf.tl.nmf(adata, ranks=[2, 3, 4], n_runs=10, random_state=0, verbose=False, n_permutations=1, max_iter=500)
+    bionmf.tl.nmf(adata, ranks=[2, 3, 4], n_runs=10, random_state=0, verbose=False, n_permutations=1, solver={"max_iter": 500})
     bionmf.tl.signatures(adata)
     return adata
 

@@ -1,7 +1,7 @@
 """AnnData-level tools."""
 
-from ._components import store_components
-from ._nmf import nmf, store_survey
+from ._nmf import nmf
 from ._signatures import signatures
+from ._survey import Survey
 
-__all__ = ["nmf", "signatures", "store_components", "store_survey"]
+__all__ = ["Survey", "nmf", "signatures"]
