@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 import bionmf
-from bionmf.core import METRIC_COLUMNS, RankRuns, summarize_rank
+from bionmf.core import METRIC_COLUMNS, RankRuns, SurveyOptions, summarize_rank
 from bionmf.core.permutation import permutation_seed, permute_within_genes
 
 
@@ -110,6 +110,7 @@ def test_store_survey_rejects_bad_null_table_before_writing():
                   best_H=rng.uniform(size=(2, 10)), best_run=0)
     adata = ad.AnnData(X)
     with pytest.raises(ValueError, match="lacks the columns"):
-        bionmf.tl.store_survey(adata, {2: rr}, {2: summarize_rank(X, rr)}, genes=np.ones(8, bool),
-                               params={"rank_rule": "largest_drop"}, null_metrics=pd.DataFrame({"rank": [2]}))
+        survey = bionmf.tl.Survey(adata, options=SurveyOptions(ranks=[2], n_runs=3, rank_rule="largest_drop"))
+        summary = summarize_rank(X, rr)
+        survey.write(adata, [rr], [summary], choice=survey.choose([summary])[1], null=pd.DataFrame({"rank": [2]}))
     assert "nmf" not in adata.uns and "X_nmf" not in adata.obsm and "nmf_cluster" not in adata.obs

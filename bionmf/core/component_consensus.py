@@ -15,17 +15,14 @@ from .components import DENSITY_THRESHOLD, LOCAL_NEIGHBORHOOD, consensus_program
 from .linalg import reconstruction_error, refit_usages, squared_norm
 from .rank_selection import COMPONENT_RULES
 from .runs import RankRuns
-from .summary import ConsensusKind, RankSummary, SurveyOptionError
+from .summary import RUN_METRIC_COLUMNS, ConsensusKind, RankSummary, SurveyOptionError, run_metrics
 
 COMPONENT_METRIC_COLUMNS = (
     "stability",
     "error",
     "evar",
     "n_spectra_kept",
-    "objective",
-    "objective_mean",
-    "n_iter",
-    "n_runs",
+    *RUN_METRIC_COLUMNS,
 )
 
 
@@ -71,10 +68,7 @@ def summarize_components(
         "error": error,
         "evar": 1.0 - error / squared_norm(X),
         "n_spectra_kept": int(found.n_kept),
-        "objective": float(rank_runs.objective.min()),
-        "objective_mean": float(rank_runs.objective.mean()),
-        "n_iter": float(rank_runs.n_iter.mean()),
-        "n_runs": int(rank_runs.runs.size),
+        **run_metrics(rank_runs),
     }
     return RankSummary(
         rank=k,

@@ -20,7 +20,7 @@ from .consensus import (
 )
 from .rank_selection import SAMPLE_RULES
 from .runs import RankRuns
-from .summary import ConsensusKind, RankSummary
+from .summary import RUN_METRIC_COLUMNS, ConsensusKind, RankSummary, run_metrics
 
 METRIC_COLUMNS = (
     "cophenetic",
@@ -31,10 +31,7 @@ METRIC_COLUMNS = (
     "evar",
     "sparseness_basis",
     "sparseness_coef",
-    "objective",
-    "objective_mean",
-    "n_iter",
-    "n_runs",
+    *RUN_METRIC_COLUMNS,
 )
 
 
@@ -80,10 +77,7 @@ def summarize_rank(
         "evar": evar,
         "sparseness_basis": M.hoyer_sparseness(rank_runs.best_W),
         "sparseness_coef": M.hoyer_sparseness(rank_runs.best_H),
-        "objective": float(rank_runs.objective.min()),
-        "objective_mean": float(rank_runs.objective.mean()),
-        "n_iter": float(rank_runs.n_iter.mean()),
-        "n_runs": int(rank_runs.runs.size),
+        **run_metrics(rank_runs),
     }
     if subsample is not None:
         affinity = cluster_affinity(rank_runs.labels, subsample, clusters, k)

@@ -50,6 +50,18 @@ class RankSummary:
 
 
 ARRAY_FIELDS = tuple(f.name for f in fields(RankSummary) if f.name not in ("rank", "metrics"))
+#: the figures of the runs themselves, the last metric columns of every kind
+RUN_METRIC_COLUMNS = ("objective", "objective_mean", "n_iter", "n_runs")
+
+
+def run_metrics(runs: RankRuns) -> dict:
+    """:data:`RUN_METRIC_COLUMNS` of the runs of a rank: best and mean objective, mean iterations, runs."""
+    return {
+        "objective": float(runs.objective.min()),
+        "objective_mean": float(runs.objective.mean()),
+        "n_iter": float(runs.n_iter.mean()),
+        "n_runs": int(runs.runs.size),
+    }
 
 
 class SurveyOptionError(ValueError):

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from matplotlib.figure import Figure
 
 from ..core import features as F
-from ..tl._signatures import compute_signatures
+from ..tl import compute_signatures
 from .._survey_record import survey_rank
 from . import _utils as U
 

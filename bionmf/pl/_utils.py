@@ -31,7 +31,7 @@ def consensus_survey(adata: ad.AnnData, key: str, rank: int | None) -> tuple[dic
     """:func:`survey_rank` of a survey that holds consensus matrices (the sample consensus)."""
     survey, rank = survey_rank(adata, key, rank)
     if "consensus" not in survey:
-        kind = survey.get("params", {}).get("consensus", "components")
+        kind = survey.get("params", {}).get("consensus")
         raise ValueError(f"uns[{key!r}] holds no consensus matrices (consensus={kind!r}); they come with "
                          "bionmf.tl.nmf(..., consensus='samples')")
     return survey, rank

@@ -1,7 +1,7 @@
 """AnnData-level tools."""
 
 from ._nmf import nmf
-from ._signatures import signatures
+from ._signatures import compute_signatures, signatures
 from ._survey import Survey
 
-__all__ = ["Survey", "nmf", "signatures"]
+__all__ = ["Survey", "compute_signatures", "nmf", "signatures"]

@@ -25,14 +25,14 @@ def write_survey(
     choice: Mapping,
     key_added: str = "nmf",
     layer: str | None = None,
-    null_metrics: pd.DataFrame | None = None,
+    null_tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
     """Write the rank of ``choice`` (:meth:`bionmf.tl.Survey.choose`) and every rank's results.
 
-    What :func:`bionmf.tl.nmf` writes (see its Returns). Everything is computed before anything is
-    written, so that an error leaves ``adata`` as it was.
+    What :func:`bionmf.tl.nmf` writes (see its Returns); ``null_tables`` from :func:`null_tables`.
+    Everything is computed before anything is written, so that an error leaves ``adata`` as it was.
     """
-    extra = {} if null_metrics is None else null_tables(null_metrics)
+    extra = dict(null_tables or {})
     basis, coefficients = {}, {}
     for k, summary in summaries.items():
         W_fit, H = _factors(kind, runs.get(k), summary)

@@ -176,7 +176,8 @@ class Survey:
         runs = {r.rank: r for r in runs if r is not None}
         if self.kind.writes_best_run and sorted(runs) != list(self.ranks):
             raise ValueError(f"ranks of the runs {sorted(runs)} do not match the survey's ranks {list(self.ranks)}")
-        n_null = 0 if null is None else null["permutation"].nunique()
+        tables = {} if null is None else null_tables(null)  # checks the columns before anything is written
+        n_null = 0 if null is None else tables["null_metrics_permutations"]["permutation"].nunique()
         if n_null != self.options.n_permutations:
             raise ValueError(f"the survey has n_permutations {self.options.n_permutations} but {n_null} "
                              "permutations were given")
@@ -184,7 +185,7 @@ class Survey:
             raise ValueError(f"choice {dict(choice)} was not made by this survey's rule {self.options.rank_rule!r} "
                              f"on ranks {list(self.ranks)}")
         write_survey(adata, self.kind, runs, summaries, genes=self.genes, params=self.params, choice=choice,
-                     key_added=key_added, layer=self.layer, null_metrics=null)
+                     key_added=key_added, layer=self.layer, null_tables=tables)
 
     def _keeps_spectra(self, permutation: int | None) -> bool:
         return self.kind.keeps_spectra and permutation is None

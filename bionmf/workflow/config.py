@@ -128,36 +128,3 @@ def validate_config(config: Mapping, schema_path: str | Path) -> None:
     errors = config_errors(config, schema)
     if errors:
         raise ValueError("invalid workflow config:\n  " + "\n  ".join(errors))
-
-
-def config_errors(config: Mapping, schema: Mapping) -> list[str]:
-    """Every way ``config`` breaks the JSON ``schema``, one line each, naming the key.
-
-    Unknown keys get a "did you mean" from the keys the schema allows at that place.
-    """
-    from jsonschema import Draft202012Validator
-
-    messages = []
-    validator = Draft202012Validator(schema)
-    for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
-        where = "config" + "".join(f"[{p!r}]" for p in error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-            allowed = list(error.schema.get("properties", {}))
-            for key in error.instance:
-                if key not in allowed:
-                    close = difflib.get_close_matches(str(key), allowed, n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
-                    messages.append(f"{where}: unknown key {key!r}{hint}")
-        else:
-            messages.append(f"{where}: {error.message}")
-    return messages
-
-
-def validate_config(config: Mapping, schema_path: str | Path) -> None:
-    """A ValueError listing every schema violation of ``config`` (see :func:`config_errors`)."""
-    import yaml
-
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = config_errors(config, schema)
-    if errors:
-        raise ValueError("invalid workflow config:\n  " + "\n  ".join(errors))
