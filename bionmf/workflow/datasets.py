@@ -11,8 +11,8 @@ from pathlib import Path
 import anndata as ad
 
 from .. import io, pp
+from .._logging import logger
 
-logger = logging.getLogger("bionmf")
 
 #: ``path: bundled:<name>`` in a data set entry reads a data set shipped with the package.
 BUNDLED_PREFIX = "bundled:"

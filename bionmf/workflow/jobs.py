@@ -16,11 +16,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._logging import logger
 from ..core import ConsensusKind, RankRuns, RankSummary
 from ..tl import Survey
 from .config import survey_options
-
-logger = logging.getLogger("bionmf")
 
 
 def job_survey(prepared: ad.AnnData | str | Path, params: Mapping) -> Survey:
