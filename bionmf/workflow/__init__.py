@@ -22,7 +22,7 @@ from .jobs import (
     load_summaries,
     signature_sets,
     write_json,
-    write_table,
+    write_tsv,
 )
 from .plots import SURVEY_PLOTS, plot_consensus, plot_consensus_grid, plot_survey
 from .resources import job_resources, job_threads, run_chunks
@@ -55,5 +55,5 @@ __all__ = [
     "survey_options",
     "validate_config",
     "write_json",
-    "write_table",
+    "write_tsv",
 ]

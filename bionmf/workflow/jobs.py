@@ -87,7 +87,7 @@ def signature_sets(
     return entry["table"], gene_sets, descriptions
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
     """Tab-separated, index included."""
     frame.to_csv(path, sep="\t")
 

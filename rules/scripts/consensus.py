@@ -10,4 +10,4 @@ with wf.job_log(snakemake.log[0], threads=snakemake.threads):
     runs, summary = survey.summarize(wf.load_runs(snakemake.input.chunks))
     runs.save(snakemake.output.runs)
     survey.kind.save_summary(summary, snakemake.output.summary)
-    wf.write_table(wf.consensus_frame(summary, prepared.obs_names), snakemake.output.consensus)
+    wf.write_tsv(wf.consensus_frame(summary, prepared.obs_names), snakemake.output.consensus)

@@ -8,5 +8,5 @@ with wf.job_log(snakemake.log[0], threads=snakemake.threads):
         wf.load_summaries(snakemake.input.summaries, survey.kind),
         null=wf.load_null(snakemake.input.null, snakemake.params.null_index, survey.kind),
     )
-    wf.write_table(table, snakemake.output.table)
+    wf.write_tsv(table, snakemake.output.table)
     wf.write_json(choice, snakemake.output.choice)
