@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
-import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from .metrics import silhouette_samples

@@ -9,7 +9,7 @@ the runs of a rank. Code that needs to know the kind asks the kind; nothing test
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,6 @@ class RankSummary:
     density: np.ndarray | None = None
 
 
-ARRAY_FIELDS = tuple(f.name for f in fields(RankSummary) if f.name not in ("rank", "metrics"))
 #: the figures of the runs themselves, the last metric columns of every kind
 RUN_METRIC_COLUMNS = ("objective", "objective_mean", "n_iter", "n_runs")
 
