@@ -443,7 +443,7 @@ def test_tl_nmf_refuses_values_far_outside_float32_range(factor, problem, fix):
     adata.X = adata.X.astype(np.float64) * factor
     before = adata.copy()
     with pytest.raises(ValueError) as error:
-        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, max_iter=20)
+        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, solver={"max_iter": 20})
     message = str(error.value)
     assert problem in message and fix in message and "do not depend on the scale" in message
     # Nothing written, the matrix untouched.
@@ -462,7 +462,7 @@ def test_rescaled_as_the_error_says_gives_the_result_of_the_original_scale():
     scaled = adata.copy()
     scaled.X = scaled.X * 1e26
     scaled.X /= 1e26  # the fix the error gives
-    kwargs = dict(ranks=[2, 3], n_runs=4, max_iter=100, random_state=3)
+    kwargs = dict(ranks=[2, 3], n_runs=4, solver={"max_iter": 100}, random_state=3)
     bionmf.tl.nmf(adata, **kwargs)
     bionmf.tl.nmf(scaled, **kwargs)
     assert (adata.obs["nmf_cluster"] == scaled.obs["nmf_cluster"]).all()
@@ -499,7 +499,7 @@ def test_random_state_that_cannot_be_recorded_is_refused_before_anything_runs(tm
                                                                              words):
     adata = bionmf.datasets.golub()
     with pytest.raises(error) as raised:
-        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, max_iter=20, random_state=random_state)
+        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, solver={"max_iter": 20}, random_state=random_state)
     assert words in str(raised.value)
     assert "nmf" not in adata.uns
     # Nothing half-recorded: the object writes and reads back.
@@ -510,7 +510,7 @@ def test_random_state_that_cannot_be_recorded_is_refused_before_anything_runs(tm
 def test_largest_recordable_random_state_and_numpy_ints_round_trip_through_h5ad(tmp_path):
     for random_state in (2**63 - 1, np.int64(11), np.uint32(12)):
         adata = bionmf.datasets.golub()[:, :200].copy()
-        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, max_iter=20, random_state=random_state)
+        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, solver={"max_iter": 20}, random_state=random_state)
         path = tmp_path / "x.h5ad"
         adata.write_h5ad(path)
         assert ad.read_h5ad(path).uns["nmf"]["params"]["random_state"] == int(random_state)

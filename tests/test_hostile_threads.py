@@ -37,7 +37,7 @@ def test_fit_metrics_identical_for_any_number_of_threads(monkeypatch, algorithm,
     results = {}
     for n_jobs in (1, 2):
         adata = _data(sparse)
-        bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=4, max_iter=60, random_state=5, algorithm=algorithm,
+        bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=4, solver={"max_iter": 60}, random_state=5, algorithm=algorithm,
                       n_jobs=n_jobs)
         results[n_jobs] = adata
     one, two = results[1].uns["nmf"], results[2].uns["nmf"]
