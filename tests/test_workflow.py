@@ -329,7 +329,7 @@ def test_config_errors_name_the_key():
                               SCHEMA)
     assert "config: unknown key 'algoritm'; did you mean 'algorithm'?" in errors
     assert "config['datasets']['a']: unknown key 'fromat'; did you mean 'format'?" in errors
-    assert any(e.startswith("config['n_runs']: 0 is less than the minimum of 1") for e in errors)
+    assert any(e.startswith("config['n_runs']: 0 is less than the minimum of 2") for e in errors)
     assert wf.config_errors({"random_state": "seven", "solver": {"dtype": "float16"}}, SCHEMA) == [
         "config['random_state']: 'seven' is not of type 'integer'",
         "config['solver']['dtype']: 'float16' is not one of ['float32', 'float64']",
@@ -361,7 +361,7 @@ def test_check_config_semantic_errors(tmp_path):
 def test_check_config_read_and_normalize_options(tmp_path):
     base = {"ranks": [2], "n_runs": 4, "runs_per_job": 2, "algorithm": "brunet", "random_state": 0,
             "rank_rule": "largest_drop", "solver": {}}
-    (tmp_path / "m.tsv").write_text("g\ta\tb\tc\nx\t1\t2\t3\n")
+    (tmp_path / "m.tsv").write_text("g\ta\tb\tc\nx\t1\t2\t3\ny\t4\t5\t6\nz\t7\t8\t9\n")
     good = {"path": "m.tsv", "read": {"header": True, "transpose": True}, "normalize": {"n_top_genes": 10}}
     wf.check_config({**base, "datasets": {"m": good}}, workdir=tmp_path)
     with pytest.raises(ValueError, match=r"\['read'\]: bionmf.io.read_table \(table files\) has no option 'hedaer'; "

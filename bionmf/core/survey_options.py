@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -22,6 +23,10 @@ from .solvers import SolverOptions
 from .summary import ConsensusKind, SurveyOptionError
 
 DEFAULT_RANKS = (2, 3, 4, 5, 6)
+#: fewest runs per rank: a consensus needs runs that can disagree
+MIN_RUNS = 2
+#: below this many runs per rank a survey warns (see :func:`warn_few_runs`)
+FEW_RUNS = 10
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class SurveyOptions:
     ranks
         Ranks to survey (stored sorted and unique), each an int >= 2.
     n_runs
-        Seeded runs per rank.
+        Seeded runs per rank, at least :data:`MIN_RUNS` (a survey warns below :data:`FEW_RUNS`).
     consensus
         ``"samples"``, ``"components"`` or ``"auto"`` (decided on the number of samples, see
         :func:`bionmf.core.consensus_kinds.resolve_consensus`).
@@ -62,6 +67,12 @@ class SurveyOptions:
             raise SurveyOptionError("rank_rule", f"rank_rule must be one of {sorted(ALL_RULES)}, got {self.rank_rule!r}")
         if isinstance(self.n_runs, bool) or not isinstance(self.n_runs, numbers.Integral) or self.n_runs < 1:
             raise SurveyOptionError("n_runs", f"n_runs must be a positive int, got {self.n_runs!r}")
+        if self.n_runs < MIN_RUNS:
+            raise SurveyOptionError(
+                "n_runs",
+                f"n_runs={self.n_runs}: a consensus needs runs that can agree or disagree; with one run every "
+                f"rank's consensus is all 0 and 1 (cophenetic correlation and dispersion 1.0) and any rank "
+                f"choice is arbitrary; use n_runs >= {FEW_RUNS} (Brunet et al. used 50)")
         n = self.n_permutations
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise SurveyOptionError("n_permutations", f"n_permutations must be a non-negative int, got {n!r}")
@@ -116,6 +127,15 @@ class SurveyOptions:
         if unknown:
             raise ValueError(f"solver has no option {unknown[0]!r}; its options: {', '.join(names)}")
         return SolverOptions(algorithm=algorithm or given or self.kind.default_algorithm, **settings)
+
+
+def warn_few_runs(n_runs: int, *, stacklevel: int = 2) -> None:
+    """A UserWarning when ``n_runs`` is below :data:`FEW_RUNS`: the consensus of a few runs takes
+    only a few values, so its metrics are coarse and ties between ranks common."""
+    if n_runs < FEW_RUNS:
+        warnings.warn(f"n_runs={n_runs}: a consensus of so few runs takes only {n_runs + 1} values per pair of "
+                      f"samples, so the rank metrics are coarse and the rank choice unstable; use n_runs >= "
+                      f"{FEW_RUNS} (Brunet et al. used 50)", UserWarning, stacklevel=stacklevel + 1)
 
 
 def _check_ranks(ranks: Iterable[int]) -> tuple[int, ...]:

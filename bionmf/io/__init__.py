@@ -9,7 +9,7 @@ Writers: :func:`write_gct`, :func:`write_table`, :func:`write_gmt` (gene sets, r
 from ._gct import read_gct, write_gct
 from ._gmt import read_gmt, write_gmt
 from ._read import annotate, detect_format, read, read_h5ad
-from ._shape import read_shape
+from ._shape import read_exact_shape, read_shape
 from ._table import read_names, read_table, write_table
 from ._tenx import read_10x
 
@@ -22,6 +22,7 @@ __all__ = [
     "read_gmt",
     "read_h5ad",
     "read_names",
+    "read_exact_shape",
     "read_shape",
     "read_table",
     "write_gct",

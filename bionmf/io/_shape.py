@@ -51,3 +51,61 @@ def _hdf5_shape(path: Path, format: str) -> tuple[int, int]:
         X = f["X"]
         shape = X.attrs["shape"] if isinstance(X, h5py.Group) else X.shape
         return int(shape[0]), int(shape[1])
+
+
+def read_exact_shape(path, *, format: str | None = None, **read_options) -> tuple[int, int]:
+    """(samples, genes) that :func:`bionmf.io.read` with ``read_options`` would give, from the
+    file's headers: a GCT file's dimension line, an HDF5 file's stored shape, a table's lines and
+    fields counted as :func:`bionmf.io.read_table` reads them (header line, name column,
+    Description and ``meta_columns``). A ValueError naming the file when it cannot be read.
+
+    Unlike :func:`read_shape` (a cheap estimate for sizing jobs) this is exact, for checks such
+    as the ranks against the number of samples before any job runs.
+    """
+    from ._common import open_text, text_errors
+    from ._table import default_sep
+
+    path = as_path(path)
+    format = format or detect_format(path)
+    if format != "gct" and format != "table":
+        return read_shape(path, format=format)
+    with text_errors(path), open_text(path) as handle:
+        lines = (line.rstrip("\r\n") for line in handle)
+        if format == "gct":
+            next(lines, None)
+            dims = (next(lines, "") or "").split("\t")
+            try:
+                genes, samples = int(dims[0]), int(dims[1])
+            except (ValueError, IndexError):
+                raise ValueError(f"GCT file {path}: second line {dims!r} should hold the numbers of rows and "
+                                 "columns") from None
+            return samples, genes
+        sep = read_options.get("sep") or default_sep(path)
+        header = read_options.get("header", True)
+        first, second, n_rows = None, None, 0
+        for line in lines:
+            if not line.strip():
+                continue
+            n_rows += 1
+            if first is None:
+                first = line
+            elif second is None:
+                second = line
+    if first is None:
+        raise ValueError(f"table {path} is empty")
+    data = second if header and second is not None else first
+    n_fields = len(data.split(sep))
+    rows = n_rows - (1 if header else 0)
+    transpose = read_options.get("transpose")
+    genes_are_rows = transpose is None or bool(transpose)
+    index_col = read_options.get("index_col", "auto")
+    if index_col == "auto":
+        named = (read_options.get("genes") is not None or read_options.get("var_names") is not None
+                 if genes_are_rows else read_options.get("obs_names") is not None)
+        index_col = None if (not header and named) else 0
+    columns = n_fields - (index_col is not None)
+    if header:
+        names = [f.strip().strip('"').lower() for f in first.split(sep)]
+        meta = set(read_options.get("meta_columns") or ()) | ({"description"} if "description" in names else set())
+        columns -= len(meta)
+    return (columns, rows) if genes_are_rows else (rows, columns)

@@ -14,6 +14,7 @@ from ..core import SurveyOptions
 from ..core.components import DENSITY_THRESHOLD
 from ..core.solvers import SolverOptions
 from ..core.survey_options import DEFAULT_RANKS
+from ._store import check_key_added
 from ._survey import Survey
 
 
@@ -164,6 +165,7 @@ def nmf(
         and ``spectra_labels`` (str(rank) -> local density and program of each run's spectra,
         -1 for outliers).
     """
+    check_key_added(key_added)  # before the survey runs, not after it
     n_jobs = resolve_n_jobs(n_jobs)
     options = SurveyOptions(ranks=ranks, n_runs=n_runs, consensus=consensus, rank_rule=rank_rule,
                             density_threshold=density_threshold, n_permutations=n_permutations,

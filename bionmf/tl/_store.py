@@ -14,6 +14,18 @@ from ..core import METRIC_COLUMNS, ConsensusKind, RankRuns, RankSummary
 from ..core.linalg import refit_loadings
 
 
+def check_key_added(key_added) -> None:
+    """Refuse a ``key_added`` that could not be written to (and read back from) an h5ad file: the
+    key names groups in it (``uns[key]``, ``varm[key]``, ``obsm['X_' + key]``), and HDF5 takes
+    neither an empty name nor a '/' inside one."""
+    if not isinstance(key_added, str):
+        raise TypeError(f"key_added must be a str, got {key_added!r} ({type(key_added).__name__})")
+    if key_added.strip() == "" or "/" in key_added or "\x00" in key_added:
+        raise ValueError(f"key_added={key_added!r} cannot be written to an h5ad file (it names groups there, and "
+                         "HDF5 takes no empty name, '/' or NUL byte in one); use letters, digits and '_', e.g. "
+                         f"{(''.join(c if c.isalnum() else '_' for c in key_added).strip('_') or 'nmf')!r}")
+
+
 def write_survey(
     adata: ad.AnnData,
     kind: ConsensusKind,

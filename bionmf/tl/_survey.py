@@ -24,8 +24,9 @@ from ..core import RankRuns, RankSummary, SurveyOptions, run_rank, run_ranks
 from ..core.permutation import permutation_seed, permute_within_genes
 from ..core.rank_selection import apply_all, choose_rank
 from ..core.solvers import SolverOptions, prepare_matrix
+from ..core.survey_options import warn_few_runs
 from ..pp import validate_matrix
-from ._store import null_tables, write_survey
+from ._store import check_key_added, null_tables, write_survey
 
 
 class Survey:
@@ -72,6 +73,7 @@ class Survey:
         # ranks are checked against the data's size
         self.solver = options.for_samples(X.shape[0]).solver_options(solver, algorithm=algorithm)
         self.options = options.for_data(X.shape)
+        warn_few_runs(options.n_runs, stacklevel=3)
         self.kind = self.options.kind
         self.genes = genes
         self.layer = layer
@@ -172,6 +174,7 @@ class Survey:
               choice: Mapping, null: pd.DataFrame | None = None, key_added: str = "nmf") -> None:
         """Write the survey into ``adata`` (see :func:`bionmf.tl.nmf`'s Returns): the rank of
         ``choice`` (from :meth:`choose`), every rank's results, ``null`` (:meth:`null_metrics`)."""
+        check_key_added(key_added)
         summaries = self._by_rank(summaries, "summaries")
         runs = {r.rank: r for r in runs if r is not None}
         if self.kind.writes_best_run and sorted(runs) != list(self.ranks):

@@ -12,6 +12,7 @@ Needs the ``workflow`` extra (snakemake, jsonschema) only to run the workflow it
 from .config import SURVEY_KEYS, check_config, config_errors, dataset_kind, survey_options, validate_config
 from .datasets import BUNDLED_PREFIX, data_shape, dataset_files, prepare_dataset
 from .jobs import (
+    DamagedFile,
     cluster_table,
     consensus_frame,
     job_log,
@@ -19,7 +20,9 @@ from .jobs import (
     load_choice,
     load_null,
     load_runs,
+    load_checked,
     load_summaries,
+    read_h5ad,
     signature_sets,
     write_json,
     write_tsv,
@@ -29,6 +32,7 @@ from .resources import job_resources, job_threads, run_chunks
 
 __all__ = [
     "BUNDLED_PREFIX",
+    "DamagedFile",
     "SURVEY_KEYS",
     "SURVEY_PLOTS",
     "check_config",
@@ -44,12 +48,14 @@ __all__ = [
     "job_threads",
     "load_choice",
     "load_null",
+    "load_checked",
     "load_runs",
     "load_summaries",
     "plot_consensus",
     "plot_consensus_grid",
     "plot_survey",
     "prepare_dataset",
+    "read_h5ad",
     "run_chunks",
     "signature_sets",
     "survey_options",

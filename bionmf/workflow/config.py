@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import io, pp
 from ..core import ConsensusKind, SurveyOptions, resolve_consensus
+from ..core.survey_options import warn_few_runs
 from .datasets import BUNDLED_PREFIX, BUNDLED_SHAPES, bundled_name, data_shape, dataset_files, is_bundled
 
 #: the config keys that are :class:`bionmf.core.SurveyOptions` fields
@@ -46,6 +47,7 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
         options = survey_options(config)
     except (ValueError, TypeError) as error:
         raise ValueError(f"config[{getattr(error, 'option', '...')!r}]: {error}") from None
+    warn_few_runs(options.n_runs, stacklevel=2)
     for name, spec in config["datasets"].items():
         for key, path in dataset_files(spec).items():
             if not (workdir / path).exists():
@@ -55,9 +57,10 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
             raise ValueError(f"config['datasets'][{name!r}]['path']: unknown bundled data set "
                              f"{spec['path']!r}; bundled: {', '.join(BUNDLED_PREFIX + b for b in BUNDLED_SHAPES)}")
         _check_options(name, spec, workdir)
-        n_samples = data_shape(spec, workdir=workdir)[0]
+        shape = _fitted_shape(name, spec, workdir)
+        n_samples = shape[0] if shape is not None else data_shape(spec, workdir=workdir)[0]
         try:
-            resolved = options.for_samples(n_samples)
+            resolved = options.for_data(shape) if shape is not None else options.for_samples(n_samples)
         except ValueError as error:
             kind = dataset_kind(config, (n_samples, 0))
             raise ValueError(f"config[{getattr(error, 'option', 'consensus')!r}] (data set {name!r}, {kind} "
@@ -66,6 +69,29 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
             resolved.solver_options(config.get("solver"), algorithm=config.get("algorithm"))
         except (ValueError, TypeError) as error:
             raise ValueError(f"config['solver']: {error}") from None
+
+
+def _fitted_shape(name: str, spec: Mapping, workdir: Path) -> tuple[int, int] | None:
+    """(samples, genes the fit may use) of a data set entry, from its file's headers: the ranks
+    are checked against it before any job runs. The genes are capped by the preset's (or the
+    ``normalize`` options') ``n_top_genes``; None for a format whose shape cannot be read cheaply."""
+    from ..pp._normalize import _OPTIONS
+
+    path = spec["path"]
+    if is_bundled(path):
+        samples, genes = BUNDLED_SHAPES[bundled_name(path)]
+    else:
+        read = {k: v for k, v in dict(spec.get("read") or {}).items()
+                if k in ("sep", "header", "index_col", "transpose", "genes", "var_names", "obs_names", "meta_columns")}
+        try:
+            samples, genes = io.read_exact_shape(workdir / path, format=spec.get("format"), **read)
+        except (ValueError, OSError, KeyError) as error:
+            raise ValueError(f"config['datasets'][{name!r}]['path']: {error}") from None
+    normalize = dict(spec.get("normalize") or {})
+    n_top = normalize.get("n_top_genes", _OPTIONS.get(spec.get("preset", "bulk"), {}).get("n_top_genes"))
+    if n_top is not None:
+        genes = min(genes, int(n_top))
+    return samples, genes
 
 
 #: The reader :func:`bionmf.io.read` hands each format to; its keywords are the ``read`` options.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,24 +24,57 @@ from ..tl import Survey
 from .config import survey_options
 
 
+class DamagedFile(ValueError):
+    """An intermediate file of the workflow that cannot be read; it has been removed."""
+
+
+def load_checked(path: str | Path, load: Callable):
+    """``load(path)``, or, when the file is damaged (truncated, overwritten, half-copied), a
+    :class:`DamagedFile` error naming it, after removing it: Snakemake then sees the file missing
+    and the same command, run again, recomputes it with the job that writes it.
+
+    Every intermediate (runs, summaries, the prepared data, the rank choice) is read through here.
+    """
+    path = Path(path)
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError, TypeError) as error:
+        detail = f"{type(error).__name__}: {str(error)[:200]}"
+        try:
+            path.unlink()
+            action = "removed it, so that running the same snakemake command again recomputes it"
+        except OSError as unlink_error:
+            action = f"could not remove it ({unlink_error}); delete it and run the same snakemake command again"
+        logger.error("damaged intermediate file %s (%s); %s", path, detail, action)
+        raise DamagedFile(f"intermediate file {path} is damaged ({detail}); {action}") from None
+
+
+def read_h5ad(path: str | Path) -> ad.AnnData:
+    """An h5ad file the workflow wrote (see :func:`load_checked`)."""
+    return load_checked(path, ad.read_h5ad)
+
+
 def job_survey(prepared: ad.AnnData | str | Path, params: Mapping) -> Survey:
     """The survey of a job: the prepared data set and the config entries in the rule's ``params``.
 
     ``params`` holds the survey keys the job depends on (see :data:`bionmf.workflow.config.SURVEY_KEYS`;
     ``consensus`` already resolved for the data set), ``algorithm`` and ``solver``.
     """
-    adata = prepared if isinstance(prepared, ad.AnnData) else ad.read_h5ad(prepared)
+    adata = prepared if isinstance(prepared, ad.AnnData) else read_h5ad(prepared)
     return Survey(adata, options=survey_options(params), solver=params.get("solver"),
                   algorithm=params.get("algorithm"))
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[RankRuns]:
-    return [RankRuns.load(p) for p in paths]
+    """Chunks of runs written by the factorize rules (see :func:`load_checked`)."""
+    return [load_checked(p, RankRuns.load) for p in paths]
 
 
 def load_summaries(paths: Iterable[str | Path], kind: ConsensusKind) -> list[RankSummary]:
-    """Summaries written by ``kind.save_summary``."""
-    return [kind.load_summary(p) for p in paths]
+    """Summaries written by ``kind.save_summary`` (see :func:`load_checked`)."""
+    return [load_checked(p, kind.load_summary) for p in paths]
 
 
 def load_null(paths: Sequence[str | Path], permutations: Sequence[int], kind: ConsensusKind) -> pd.DataFrame | None:
@@ -50,7 +85,7 @@ def load_null(paths: Sequence[str | Path], permutations: Sequence[int], kind: Co
 
 def load_choice(path: str | Path) -> dict:
     """The rank choice written by the ``select`` rule (:meth:`bionmf.tl.Survey.choose`)."""
-    return json.loads(Path(path).read_text())
+    return load_checked(path, lambda p: json.loads(p.read_text()))
 
 
 def consensus_frame(summary: RankSummary, samples: Sequence[str]) -> pd.DataFrame:

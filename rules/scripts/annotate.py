@@ -1,11 +1,9 @@
 """Rule annotate: write the whole survey into the prepared AnnData, as bionmf.tl.nmf does."""
 
-import anndata as ad
-
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    adata = ad.read_h5ad(snakemake.input.prepared)
+    adata = wf.read_h5ad(snakemake.input.prepared)
     survey = wf.job_survey(adata, snakemake.params.survey)
     survey.write(
         adata,

@@ -1,11 +1,9 @@
 """Rule consensus: merge a rank's chunks of runs into its consensus, clusters and metrics."""
 
-import anndata as ad
-
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    prepared = ad.read_h5ad(snakemake.input.prepared)
+    prepared = wf.read_h5ad(snakemake.input.prepared)
     survey = wf.job_survey(prepared, snakemake.params.survey)
     runs, summary = survey.summarize(wf.load_runs(snakemake.input.chunks))
     runs.save(snakemake.output.runs)

@@ -1,12 +1,10 @@
 """Rule signatures: the genes of each metagene at every rank, as score tables and GMT files."""
 
-import anndata as ad
-
 import bionmf.workflow as wf
 from bionmf.io import write_gmt
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    adata = ad.read_h5ad(snakemake.input[0])
+    adata = wf.read_h5ad(snakemake.input[0])
     outputs = zip(snakemake.params.ranks, snakemake.output.tables, snakemake.output.gmts)
     for rank, table_path, gmt_path in outputs:
         table, gene_sets, descriptions = wf.signature_sets(
