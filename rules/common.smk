@@ -8,6 +8,13 @@ import bionmf.workflow as wf
 # Checks the schema cannot express (input files exist, solver options go together); a clear
 # error naming the key, before any job is scheduled.
 wf.check_config(config)
+# On a cluster (--jobs, as profiles/slurm sets it; not inside a job): a cores cap no node can
+# give would leave a factorize group pending forever.
+wf.check_cluster_cores(
+    workflow.global_resources["_cores"].value,
+    cluster=workflow.global_resources["_nodes"].value is not None and not workflow.remote_exec
+    and not workflow.subprocess_exec,
+)
 
 DATASETS = config["datasets"]
 RANKS = sorted(set(config["ranks"]))

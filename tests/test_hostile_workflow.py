@@ -211,3 +211,29 @@ def test_workflow_recomputes_a_truncated_chunk_on_rerun(tmp_path):
     assert third.returncode == 0, (third.stdout + third.stderr)[-4000:]
     assert chunk.is_file()
     assert (tmp_path / "results/golub/rank_metrics.tsv").read_text() == metrics
+
+
+# --- a cores cap no cluster node can give --------------------------------------------------------
+
+def _fake_sinfo(tmp_path, monkeypatch, output: str) -> None:
+    script = tmp_path / "bin" / "sinfo"
+    script.parent.mkdir()
+    script.write_text(f"#!/bin/sh\nprintf '{output}'\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_cores_above_the_largest_node_is_refused(tmp_path, monkeypatch):
+    _fake_sinfo(tmp_path, monkeypatch, "4\\n8+\\n")
+    with pytest.raises(ValueError, match=r"cores: 16 in profiles/slurm/config.yaml \(or --cores\) exceeds the CPUs "
+                                         r"of the largest node of this cluster \(8,.*at most 8"):
+        wf.check_cluster_cores(16, cluster=True)
+    with pytest.raises(ValueError, match=r"no cores cap.*set cores: 4 in profiles/slurm/config.yaml"):
+        wf.check_cluster_cores(None, cluster=True)
+    wf.check_cluster_cores(8, cluster=True)
+    wf.check_cluster_cores(16, cluster=False)  # a local run: cores are this machine's business
+
+
+def test_no_sinfo_means_no_check(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    wf.check_cluster_cores(1000, cluster=True)

@@ -423,3 +423,16 @@ def test_factorize_groups_fit_a_node_smaller_than_their_members_sum(slurm_cluste
         assert int(record["AllocCPUS"]) == shipped["cores"], record
     dry = run_snakemake(tmp_path / "run", config, "--cores", "1", "--dry-run", env=slurm_cluster.env)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
+
+
+def test_cores_above_the_node_size_fail_before_any_job(slurm_cluster, tmp_path):
+    """A cap no node can give (cores: 8 on the 4-CPU node) is refused when the workflow starts,
+    naming the setting, instead of leaving a group pending forever."""
+    config = small_config(tmp_path / "config.yaml")
+    profile_dir = cluster_profile(tmp_path / "profile", slurm_cluster, cores=2 * NODE_CPUS)
+    result = run_snakemake(tmp_path / "run", config, "--profile", str(profile_dir), env=slurm_cluster.env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"cores: {2 * NODE_CPUS} in profiles/slurm/config.yaml (or --cores) exceeds the CPUs of the largest node" \
+        in output and f"at most {NODE_CPUS}" in output
+    assert not SUBMITTED.findall(output)

@@ -28,13 +28,14 @@ from .jobs import (
     write_tsv,
 )
 from .plots import SURVEY_PLOTS, plot_consensus, plot_consensus_grid, plot_survey
-from .resources import job_resources, job_threads, run_chunks
+from .resources import check_cluster_cores, job_resources, job_threads, run_chunks
 
 __all__ = [
     "BUNDLED_PREFIX",
     "DamagedFile",
     "SURVEY_KEYS",
     "SURVEY_PLOTS",
+    "check_cluster_cores",
     "check_config",
     "cluster_table",
     "config_errors",

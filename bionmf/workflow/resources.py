@@ -75,3 +75,37 @@ def job_resources(
     else:
         raise ValueError(f"unknown workflow step {step!r}")
     return {"mem_mb": int(math.ceil(mem / 100.0) * 100), "runtime": int(math.ceil(minutes))}
+
+
+def check_cluster_cores(cores: int | None, *, cluster: bool) -> None:
+    """On a SLURM cluster, refuse a ``cores`` cap that no node can give.
+
+    A group of factorize jobs asks for the sum of its members' CPUs, capped by ``cores``
+    (``profiles/slurm/config.yaml``, or ``--cores``); a job asking for more CPUs than the largest
+    node has is never started (``Reason=PartitionConfig``) and Snakemake waits without a message.
+    Checked when the workflow submits jobs to a cluster (``cluster``) from a machine where
+    ``sinfo`` answers; anywhere else it does nothing.
+    """
+    import shutil
+    import subprocess
+
+    if not cluster or shutil.which("sinfo") is None:
+        return
+    try:
+        out = subprocess.run(["sinfo", "--noheader", "--format=%c"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return  # no answer from SLURM: nothing to check against
+    sizes = [int(field.rstrip("+")) for field in out.split() if field.rstrip("+").isdigit()]
+    if not sizes:
+        return
+    largest = max(sizes)
+    where = "in profiles/slurm/config.yaml (or --cores)"
+    if cores is None:
+        raise ValueError(f"no cores cap is set for this cluster run: a group of factorize jobs would ask for the sum "
+                         f"of its members' CPUs, which may exceed every node (the largest has {largest} CPUs, "
+                         f"sinfo); set cores: {min(4, largest)} {where}")
+    if cores > largest:
+        raise ValueError(f"cores: {cores} {where} exceeds the CPUs of the largest node of this cluster ({largest}, "
+                         f"sinfo -o %c): a job asking for that many would never start; set cores to at most "
+                         f"{largest}")
