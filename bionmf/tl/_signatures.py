@@ -218,11 +218,14 @@ def survey_basis(adata: ad.AnnData, *, key: str = "nmf", rank: int | None = None
 
 
 def survey_entry(adata: ad.AnnData, key: str) -> dict:
-    """``adata.uns[key]`` after checking that it holds a :func:`bionmf.tl.nmf` survey."""
+    """``adata.uns[key]`` after checking that it holds a :func:`bionmf.tl.nmf` survey (or the
+    projection record of :func:`bionmf.tl.project`)."""
     if key not in adata.uns:
         raise ValueError(f"adata.uns has no {key!r}; run bionmf.tl.nmf(adata, key_added={key!r}) first")
     survey = adata.uns[key]
-    missing = [f for f in ("rank", "metrics", "basis", "clusters") if f not in survey]
+    # a projection record of bionmf.tl.project holds one rank's basis, usages and clusters, no metrics
+    needed = ("rank", "basis", "clusters") if survey.get("kind") == "projection" else ("rank", "metrics", "basis", "clusters")
+    missing = [f for f in needed if f not in survey]
     if missing:
         raise ValueError(f"adata.uns[{key!r}] is not a bionmf.tl.nmf survey: it lacks {missing}")
     return survey
