@@ -129,7 +129,6 @@ def test_golub_held_out_samples_land_in_their_metagene():
     assert misassigned <= 5, misassigned
 
 
-@pytest.mark.slow
 def test_pbmc3k_programs_of_one_half_cluster_the_other():
     """pbmc3k split in two halves of cells (seed 0): programs of half A (k=9, hals, component
     consensus) projected on half B's raw counts. Argmax clusters vs the Seurat labels: measured ARI
