@@ -332,3 +332,34 @@ def test_no_signal_observation_gets_no_cluster(cells):
         warnings.simplefilter("error")
         bionmf.tl.project(raw, ref, key_added="again")
     assert "again" in raw.obsm and raw.obs["again_cluster"].notna().all()
+
+
+def test_bulk_replay_threshold_log_and_posneg():
+    """Floor, ceiling, log2 and gene selection of a bulk reference are replayed with its values; a
+    posneg reference splits the new genes into the same halves."""
+    raw = bionmf.datasets.golub()
+    ref = raw.copy()
+    bionmf.pp.normalize(ref, preset="bulk", floor=100, ceiling=16000, log=True, n_top_genes=1000)
+    bionmf.tl.nmf(ref, ranks=[2], n_runs=5, algorithm="lee", random_state=0, verbose=False)
+    genes = ref.var_names[ref.var["nmf_use"].to_numpy()]
+    by_hand = raw[:, genes].copy()
+    by_hand.X = np.log2(np.clip(np.asarray(by_hand.X, dtype=np.float64), 100, 16000) + 1)
+    a = bionmf.tl.project(by_hand, ref, normalize=False, copy=True).obsm["nmf_projection"]
+    b = bionmf.tl.project(raw, ref, copy=True)
+    np.testing.assert_allclose(b.obsm["nmf_projection"], a, rtol=1e-6, atol=1e-9)
+    assert list(b.uns["nmf_projection"]["preprocessing"]) == ["threshold", "log2"]
+    assert (correlations(b.obsm["nmf_projection"], ref.obsm["X_nmf"]) > 0.99).all()
+
+    centred = raw[:, :600].copy()
+    centred.X = np.asarray(centred.X, dtype=np.float64) - 400.0
+    split = centred.copy()
+    bionmf.pp.normalize(split, preset="bulk", negative="posneg")
+    bionmf.tl.nmf(split, ranks=[2], n_runs=5, random_state=0, verbose=False)
+    new = bionmf.tl.project(centred, split, copy=True)
+    assert list(new.uns["nmf_projection"]["preprocessing"]) == ["posneg"]
+    assert (correlations(new.obsm["nmf_projection"], split.obsm["X_nmf"]) > 0.99).all()
+    # the plots' basis folds the halves back onto the new data's genes
+    assert new.uns["nmf_projection"]["basis"]["2"].shape == (600, 2)
+    # a floor at or above 0 also handles negative input: the bulk reference takes the centred values
+    with pytest.warns(UserWarning, match="876 genes of the reference's 1000"):
+        bionmf.tl.project(centred, ref, max_missing=0.99)

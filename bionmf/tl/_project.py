@@ -181,6 +181,8 @@ def project(
                 programs.rank, programs.source, loss, int(shared.sum()), len(programs.genes))
 
     adata = adata_new.copy() if copy else adata_new
+    if adata.is_view:  # writing through a view would reach its parent; make it an object of its own
+        adata._init_as_actual(adata.copy())
     k = programs.rank
     adata.obsm[key_added] = usages
     labels = np.asarray(programs.names, dtype=object)[np.maximum(clusters, 0)]
