@@ -363,3 +363,17 @@ def test_bulk_replay_threshold_log_and_posneg():
     # a floor at or above 0 also handles negative input: the bulk reference takes the centred values
     with pytest.warns(UserWarning, match="876 genes of the reference's 1000"):
         bionmf.tl.project(centred, ref, max_missing=0.99)
+
+
+def test_counts_reference_warns_on_data_logged_already():
+    raw = simulate_singlecell(n_cells=300, n_genes=300, n_identities=3, n_activities=0, random_state=5)
+    ref = raw.copy()
+    bionmf.pp.normalize(ref, preset="counts", n_top_genes=200)
+    bionmf.tl.nmf(ref, ranks=[3], n_runs=5, algorithm="hals", random_state=0, verbose=False)
+    new = bionmf.tl.project(raw, ref, copy=True)
+    assert list(new.uns["nmf_projection"]["preprocessing"]) == ["library", "log2"]
+    assert (correlations(new.obsm["nmf_projection"], ref.obsm["X_nmf"]) > 0.99).all()
+    logged = raw.copy()
+    bionmf.pp.log1p(logged)
+    with pytest.warns(UserWarning, match="looks log-transformed already"):
+        bionmf.tl.project(logged, ref)

@@ -149,9 +149,9 @@ def project(
     W = programs.loadings[shared]
     columns = names_out.get_indexer(programs.genes[shared])
     scale_sd = programs.scale_sd[shared] if programs.scale_sd is not None else None
-    if normalize and replay.ops and any(op.name in ("library", "log2") for op in replay.ops):
+    if "log2" in replay.replayed:
         reason = looks_logged(adata_new, X)
-        if reason is not None and any(op.name == "log2" for op in replay.ops):
+        if reason is not None:
             warnings.warn(f"adata_new looks log-transformed already ({reason}) and the reference's preprocessing "
                           "logs again; pass the data on the reference's starting scale, or normalize=False if "
                           "they were normalized as the reference was", UserWarning, stacklevel=2)
