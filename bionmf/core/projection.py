@@ -1,7 +1,7 @@
 """Usages of fixed loadings in new observations: the array side of :func:`bionmf.tl.project`.
 
 Least squares (the objective of ``lee`` and ``hals`` surveys) is the batched NNLS of
-:func:`bionmf.core.components.nnls_fixed`; Kullback-Leibler (the objective of ``brunet``
+:func:`bionmf.core.linalg.nnls_fixed`; Kullback-Leibler (the objective of ``brunet``
 surveys) is :func:`kl_usages`. Both take one chunk of observations at a time, dense or CSR.
 """
 
@@ -11,8 +11,8 @@ import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
-# use_threads comes with components (from the solvers' products module) to share its threshold
-from .components import nnls_fixed, use_threads
+from .linalg import nnls_fixed
+from .solvers._products import use_threads
 
 LOSSES = ("frobenius", "kl")
 

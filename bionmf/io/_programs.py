@@ -35,7 +35,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from ..pp._utils import name_some, plural, preprocessing_steps
+from .._messages import name_some, plural
+from .._survey_record import survey_rank
+from ..pp import preprocessing_steps
 from ._common import as_path, require_file
 
 FORMAT = "bionmf-programs"
@@ -170,24 +172,14 @@ def programs_from_survey(adata: ad.AnnData, *, key: str = "nmf", rank: int | Non
     ``uns[key]['basis']`` (every rank's), ``uns[key]['params']``, ``obs[f"{key}_cluster"]``
     (the cluster names) and the preprocessing record.
     """
-    if not isinstance(adata, ad.AnnData):
-        raise TypeError(f"expected an AnnData with a bionmf.tl.nmf survey, got {type(adata).__name__}")
-    survey = adata.uns.get(key)
-    if not isinstance(survey, dict) or "basis" not in survey or "rank" not in survey:
-        raise ValueError(f"adata.uns[{key!r}] holds no bionmf.tl.nmf survey; run bionmf.tl.nmf(adata, "
-                         f"key_added={key!r}) first, or pass key= the survey's key_added")
-    chosen = int(survey["rank"])
-    rank = chosen if rank is None else rank
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, (int, np.integer))):
         raise TypeError(f"rank must be an int, got {rank!r}")
-    rank = int(rank)
-    if rank == chosen and key in adata.varm:
-        W = np.asarray(adata.varm[key], dtype=np.float64)
-    elif str(rank) in survey["basis"]:
-        W = np.asarray(survey["basis"][str(rank)], dtype=np.float64)
-    else:
-        raise ValueError(f"rank {rank} was not surveyed under uns[{key!r}]; surveyed ranks: "
-                         f"{sorted(int(r) for r in survey['basis'])}")
+    survey, rank = survey_rank(adata, key, None if rank is None else int(rank))
+    if survey.get("kind") == "projection":
+        raise ValueError(f"adata.uns[{key!r}] is a projection, not a survey: pass the reference it was projected on")
+    chosen = int(survey["rank"])
+    source = adata.varm[key] if rank == chosen and key in adata.varm else survey["basis"][str(rank)]
+    W = np.asarray(source, dtype=np.float64)
     params = survey.get("params", {})
     genes = fitted_genes(adata, survey, W, key)
     if params.get("consensus", "samples") == "samples":

@@ -1,8 +1,8 @@
 """AnnData-level tools."""
 
-from ._components import store_components
-from ._nmf import nmf, store_survey
+from ._nmf import nmf
 from ._project import project
-from ._signatures import signatures
+from ._signatures import compute_signatures, signatures
+from ._survey import Survey
 
-__all__ = ["nmf", "project", "signatures", "store_components", "store_survey"]
+__all__ = ["Survey", "compute_signatures", "nmf", "project", "signatures"]
