@@ -12,7 +12,7 @@ from ..seeding import INITS
 ALGORITHMS = {
     "brunet": ("kullback-leibler", "connectivity", "max"),
     "lee": ("frobenius", "connectivity", "max"),
-    "hals": ("frobenius", "objective", "mean"),
+    "hals": ("frobenius", "gradient", "mean"),
 }
 STOP_RULES = ("connectivity", "objective", "gradient")
 #: default ``tol`` of the rules that read it: the objective rule's, chosen on pbmc3k and simulated
@@ -45,7 +45,8 @@ class SolverOptions:
         check, is below ``tol`` (default 1e-4) times that of its first iteration (Lin 2007,
         Neural Computation 19:2756; scikit-learn's coordinate-descent NMF, which cNMF runs,
         stops so).
-        ``None`` picks the algorithm's default.
+        ``None`` picks the algorithm's default: ``"connectivity"`` for ``brunet`` and ``lee``,
+        ``"gradient"`` for ``hals`` (``"objective"`` when ``init`` is not ``"mean"``).
     max_iter
         Iteration cap per run.
     dtype
@@ -79,7 +80,12 @@ class SolverOptions:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {self.algorithm!r}")
         if self.stop is None:
-            object.__setattr__(self, "stop", ALGORITHMS[self.algorithm][1])
+            stop = ALGORITHMS[self.algorithm][1]
+            if stop == "gradient" and self.init not in (None, "mean"):
+                # the gradient rule is relative to a start at the data's scale (below); a user
+                # who asks for another start gets the objective rule rather than an error
+                stop = "objective"
+            object.__setattr__(self, "stop", stop)
         if self.stop not in STOP_RULES:
             raise ValueError(f"stop must be one of {STOP_RULES}, got {self.stop!r}")
         if self.init is None:
