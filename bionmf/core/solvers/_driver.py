@@ -109,6 +109,8 @@ def factorize_batch(
     step = _STEPS[options.algorithm]
     if options.stop == "gradient":
         step = partial(step, gradient=True)
+    if options.algorithm == "hals":
+        step = partial(step, inner_sweeps=options.inner_sweeps)
     x_norm2 = None if options.loss == "kullback-leibler" else squared_norm(X)
     n_iter = np.zeros(b, dtype=np.int64)
     converged = np.zeros(b, dtype=bool)
