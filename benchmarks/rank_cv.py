@@ -16,6 +16,14 @@ whose planted rank it recovered per difficulty, the survey's and each scheme's t
 long table to --out.
 
     PYTHONPATH=. python benchmarks/rank_cv.py --out benchmarks/results/rank_cv.tsv
+
+Every data set is seeded, so the grid can be split into processes and summarized together (the
+README table was made so, one thread each, in about 25 minutes on 2 loaded cores):
+
+    export PYTHONPATH=. NUMBA_NUM_THREADS=1
+    python benchmarks/rank_cv.py --seeds 0 --sc-planted 3 --n-jobs 1 --out benchmarks/results/rank_cv_a.tsv &
+    python benchmarks/rank_cv.py --seeds 1 --sc-planted 5 --n-jobs 1 --out benchmarks/results/rank_cv_b.tsv
+    python benchmarks/rank_cv.py --summarize benchmarks/results/rank_cv_a.tsv benchmarks/results/rank_cv_b.tsv
 """
 
 from __future__ import annotations
