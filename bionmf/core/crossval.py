@@ -116,6 +116,19 @@ class CVRuns:
         )
 
 
+def save_cv_runs(runs: CVRuns, path) -> None:
+    """Write to an .npz file."""
+    np.savez_compressed(path, rank=runs.rank, runs=runs.runs, error=runs.error, train_error=runs.train_error,
+                        n_iter=runs.n_iter, scheme=runs.scheme, loss=runs.loss)
+
+
+def load_cv_runs(path) -> CVRuns:
+    """Read what :func:`save_cv_runs` wrote."""
+    with np.load(path, allow_pickle=False) as f:
+        return CVRuns(rank=int(f["rank"]), runs=f["runs"], error=f["error"], train_error=f["train_error"],
+                      n_iter=f["n_iter"], scheme=str(f["scheme"]), loss=str(f["loss"]))
+
+
 def crossval_rank(
     X,
     rank: int,
@@ -181,6 +194,14 @@ def crossval_ranks(X, ranks: Iterable[int], n_runs: int, **kwargs) -> dict[int, 
     return {int(k): crossval_rank(X, int(k), range(n_runs), **kwargs) for k in sorted(set(ranks))}
 
 
+def cv_runs_table(results: dict[int, CVRuns] | Iterable[CVRuns]) -> pd.DataFrame:
+    """Long table of every run: rank, run, error (held-out), train_error, n_iter."""
+    items = results.values() if isinstance(results, dict) else results
+    frames = [pd.DataFrame({"rank": np.full(r.runs.size, int(r.rank)), "run": r.runs, "error": r.error,
+                            "train_error": r.train_error, "n_iter": r.n_iter}) for r in items]
+    return pd.concat(frames, ignore_index=True).sort_values(["rank", "run"]).reset_index(drop=True)
+
+
 def cv_table(results: dict[int, CVRuns] | Iterable[CVRuns]) -> pd.DataFrame:
     """Per rank: mean held-out error ``cv_error``, its standard deviation over runs ``cv_error_sd``,
     the standard error of the mean ``cv_error_se`` and the runs ``cv_runs``; indexed by rank."""
@@ -212,14 +233,22 @@ def cv_one_se(metrics: pd.DataFrame) -> int:
     return int(_within_one_se(metrics).min())
 
 
-def cv_stable(metrics: pd.DataFrame, *, column: str = "dispersion") -> int:
+#: consensus columns :func:`cv_stable` reads, the first present: the sample consensus's
+#: dispersion, the component consensus's stability
+STABILITY_COLUMNS = ("dispersion", "stability")
+
+
+def cv_stable(metrics: pd.DataFrame, *, column: str | None = None) -> int:
     """The most stable rank among those the held-out error cannot tell apart from its minimum.
 
     Of the ranks within one standard error of the lowest mean held-out error, the one with the
-    highest consensus ``column`` (the smallest rank on ties): cross-validation bounds the rank
-    from above, the consensus picks the clustering the runs reproduce.
+    highest consensus ``column`` (default: ``dispersion``, or ``stability`` for the component
+    consensus; the smallest rank on ties): cross-validation bounds the rank from above, the
+    consensus picks the clustering the runs reproduce.
     """
     candidates = _within_one_se(metrics)
+    if column is None:
+        column = next((c for c in STABILITY_COLUMNS if c in metrics.columns), STABILITY_COLUMNS[0])
     if column not in metrics.columns:
         raise KeyError(f"the metrics table has no column {column!r}")
     values = metrics.loc[candidates, column].astype(float)

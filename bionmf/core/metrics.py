@@ -147,4 +147,4 @@ def entropy(clusters, classes) -> float:
     sizes = table.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(table > 0, table * np.log2(table / sizes), 0.0)
-        return float(-terms.sum() / (table.sum() * np.log2(table.shape[1])))
+        return float(-terms.sum() / (table.sum() * np.log2(table.shape[1]))) + 0.0  # no -0.0
