@@ -160,3 +160,114 @@ def test_purity_entropy_match_r():
     assert entropy(CLUSTERS, CLASSES) == pytest.approx(r_entropy, abs=1e-12)
     # a pandas Categorical as classes gives the same
     assert purity(CLUSTERS, pd.Categorical(CLASSES)) == pytest.approx(r_purity, abs=1e-12)
+
+
+# -- tl.nmf, the survey stages, the workflow's path and the plot ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def small():
+    return bionmf.datasets.simulate(n_samples=30, n_genes=150, rank=3, markers_per_group=30, fold_change=3.0,
+                                    noise=0.3, random_state=2)
+
+
+SMALL = dict(ranks=[2, 3], n_runs=3, random_state=4, verbose=False, solver={"max_iter": 300, "n_stable": 5})
+
+
+def test_tl_nmf_records_the_held_out_error_and_class_agreement(small):
+    result = bionmf.tl.nmf(small, crossval="bicross", crossval_runs=3, classes="group", copy=True, **SMALL)
+    uns = result.uns["nmf"]
+    metrics = uns["metrics"]
+    for column in ("cv_error", "cv_error_sd", "cv_error_se", "cv_runs", "purity", "entropy"):
+        assert column in metrics.columns, column
+    assert (metrics["cv_runs"] == 3).all()
+    runs = uns["crossval"]
+    assert list(runs.columns) == ["rank", "run", "error", "train_error", "n_iter"] and len(runs) == 6
+    assert metrics.loc[3, "cv_error"] == pytest.approx(runs[runs["rank"] == 3]["error"].mean())
+    assert {"min_cv_error", "cv_one_se", "cv_stable"} <= set(uns["rank_rules"])
+    assert uns["params"]["crossval"] == "bicross" and uns["params"]["crossval_runs"] == 3
+    for k in (2, 3):
+        clusters = uns["clusters"][str(k)]
+        assert metrics.loc[k, "purity"] == purity(clusters, small.obs["group"])
+        assert metrics.loc[k, "entropy"] == entropy(clusters, small.obs["group"])
+    assert metrics.loc[3, "purity"] == 1.0  # the planted groups, well separated
+    # the survey's numbers are those of the survey without cross-validation
+    plain = bionmf.tl.nmf(small, copy=True, **SMALL)
+    pd.testing.assert_frame_equal(plain.uns["nmf"]["metrics"], metrics[plain.uns["nmf"]["metrics"].columns])
+    # a cross-validated rule may choose the rank
+    chosen = bionmf.tl.nmf(small, crossval="speckled", crossval_runs=2, rank_rule="cv_stable", copy=True, **SMALL)
+    assert chosen.uns["nmf"]["rank"] == chosen.uns["nmf"]["rank_rules"]["cv_stable"]
+
+
+def test_tl_nmf_crossval_errors_leave_adata_unchanged(small):
+    before = small.copy()
+    with pytest.raises(ValueError, match="also set crossval"):
+        bionmf.tl.nmf(small, rank_rule="cv_one_se", **SMALL)
+    with pytest.raises(ValueError, match="crossval must be one of"):
+        bionmf.tl.nmf(small, crossval="kfold", **SMALL)
+    with pytest.raises(ValueError, match="crossval_runs"):
+        bionmf.tl.nmf(small, crossval="bicross", crossval_runs=1, **SMALL)
+    with pytest.raises(ValueError, match="not a column of adata.obs"):
+        bionmf.tl.nmf(small, classes="diagnosis", **SMALL)
+    assert set(small.uns) == set(before.uns) and list(small.obs.columns) == list(before.obs.columns)
+
+
+def test_workflow_stages_equal_tl_nmf(small, tmp_path):
+    """Cross-validation chunks as the workflow's jobs compute them (saved, loaded, merged) == tl.nmf."""
+    from bionmf import workflow as wf
+    from bionmf.core.crossval import save_cv_runs
+
+    params = {"ranks": [2, 3], "n_runs": 3, "random_state": 4, "crossval": "speckled", "crossval_runs": 3,
+              "solver": SMALL["solver"], "consensus": "samples"}
+    survey = wf.job_survey(small, params)
+    paths = []
+    for k in (2, 3):
+        for part in ([2], [0, 1]):
+            path = tmp_path / f"cv_{k}_{part[0]}.npz"
+            save_cv_runs(survey.crossvalidate(k, part, n_jobs=1), path)
+            paths.append(path)
+    runs, summaries = [], []
+    for k in (2, 3):
+        merged, summary = survey.summarize(survey.factorize(k, range(3), n_jobs=1))
+        runs.append(merged)
+        summaries.append(summary)
+    table, choice = survey.choose(summaries, crossval=wf.load_crossval(survey, paths),
+                                  classes=wf.job_classes(small, "group"))
+    ours = small.copy()
+    survey.write(ours, runs, summaries, choice=choice, crossval=wf.load_cv_runs(paths), classes="group")
+    theirs = bionmf.tl.nmf(small, crossval="speckled", crossval_runs=3, classes="group", copy=True, n_jobs=1, **SMALL)
+    pd.testing.assert_frame_equal(ours.uns["nmf"]["metrics"], theirs.uns["nmf"]["metrics"])
+    pd.testing.assert_frame_equal(table[theirs.uns["nmf"]["metrics"].columns], theirs.uns["nmf"]["metrics"])
+    pd.testing.assert_frame_equal(ours.uns["nmf"]["crossval"], theirs.uns["nmf"]["crossval"])
+    assert choice["rank_rules"] == dict(theirs.uns["nmf"]["rank_rules"])
+    with pytest.raises(ValueError, match="expected 0..2"):
+        survey.crossval_table([survey.crossvalidate(2, [0]), survey.crossvalidate(3, [0])])
+
+
+def test_rank_metrics_plot_shows_the_held_out_error(small):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = bionmf.tl.nmf(small, crossval="bicross", crossval_runs=2, copy=True, **SMALL)
+    fig = bionmf.pl.rank_metrics(result)
+    labels = [ax.get_label() for ax in fig.axes]
+    assert labels[-1] == "metric:cv_error"
+    assert "metric:cv_error" not in [ax.get_label() for ax in bionmf.pl.rank_metrics(result, crossval=False).axes]
+    plt.close("all")
+
+
+def test_workflow_schema_follows_the_library():
+    import inspect
+
+    import yaml
+
+    from tests.conftest import REPO
+
+    props = yaml.safe_load((REPO / "config" / "schema" / "config.schema.yaml").read_text())["properties"]
+    signature = inspect.signature(bionmf.tl.nmf).parameters
+    assert set(props["crossval"]["enum"]) == {*cv.SCHEMES, None}
+    assert props["crossval"]["default"] is signature["crossval"].default is None
+    assert props["crossval_runs"]["default"] == signature["crossval_runs"].default
+    assert set(cv.CV_RULES) <= set(props["rank_rule"]["enum"])

@@ -202,10 +202,11 @@ class Survey:
         return pd.DataFrame(rows) if rows else None
 
     def choose(self, summaries: Iterable[RankSummary], *, null: pd.DataFrame | None = None,
-               crossval: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+               crossval: pd.DataFrame | None = None, classes: pd.Series | None = None) -> tuple[pd.DataFrame, dict]:
         """The metrics of every rank with a ``chosen`` column (and ``null_<metric>`` columns, the
         permuted data's means, with ``null``; the held-out error columns with ``crossval``, from
-        :meth:`crossval_table`), and the choice: the rank, the rule, every rule's rank."""
+        :meth:`crossval_table`; ``purity`` and ``entropy`` against known ``classes``, one per
+        sample), and the choice: the rank, the rule, every rule's rank."""
         by_rank = self._by_rank(summaries, "summaries")
         table = self.kind.metrics_table(by_rank)
         if (crossval is None) != (self.options.crossval is None):
@@ -213,6 +214,8 @@ class Survey:
                              f"(crossval={self.options.crossval!r})")
         if crossval is not None:
             table = table.join(crossval)
+        if classes is not None:
+            table = table.join(self.class_table(by_rank.values(), classes))
         chosen = choose_rank(table, self.options.rank_rule)
         choice = {"rank": int(chosen), "rank_rule": self.options.rank_rule,
                   "rank_rules": {name: int(k) for name, k in apply_all(table).items()}}

@@ -17,7 +17,8 @@ from ..core import ConsensusKind, SurveyOptions, resolve_consensus
 from .datasets import BUNDLED_PREFIX, BUNDLED_SHAPES, bundled_name, data_shape, dataset_files, is_bundled
 
 #: the config keys that are :class:`bionmf.core.SurveyOptions` fields
-SURVEY_KEYS = ("ranks", "n_runs", "consensus", "rank_rule", "density_threshold", "n_permutations", "random_state")
+SURVEY_KEYS = ("ranks", "n_runs", "consensus", "rank_rule", "density_threshold", "n_permutations", "random_state",
+               "crossval", "crossval_runs")
 
 
 def survey_options(config: Mapping) -> SurveyOptions:
