@@ -24,7 +24,10 @@ KINDS = {name: wf.dataset_kind(config, SHAPES[name]) for name in DATASETS}
 # The config entries each rule's results depend on, as params: Snakemake reruns a job when they
 # change, and only then (factorize jobs of unchanged ranks and run ranges are kept).
 SOLVER = {key: config[key] for key in ("algorithm", "random_state", "solver")}
-SURVEY = {key: config[key] for key in (*wf.SURVEY_KEYS, "algorithm", "solver")}
+# the cross-validation keys only matter to the jobs that compute or read the held-out error
+CROSSVAL_KEYS = ("crossval", "crossval_runs")
+SURVEY = {key: config[key] for key in (*wf.SURVEY_KEYS, "algorithm", "solver") if key not in CROSSVAL_KEYS}
+SELECT = {**SURVEY, **{key: config[key] for key in CROSSVAL_KEYS}}
 
 
 def job_params(**keys):
@@ -63,6 +66,18 @@ def rank_summaries(wildcards):
     """Summary of every rank, in the file of the data set's consensus kind (summary.npz, components.npz)."""
     name = KINDS[wildcards.dataset].summary_file
     return [f"results/{wildcards.dataset}/rank_{k}/{name}" for k in RANKS]
+
+
+def crossval_files(wildcards):
+    """Held-out errors of every rank (one job each) when the config asks for cross-validation."""
+    if config["crossval"] is None:
+        return []
+    return [f"results/{wildcards.dataset}/crossval/rank_{k}.npz" for k in RANKS]
+
+
+def dataset_classes(wildcards):
+    """The obs column of known classes of the data set (None: no purity/entropy)."""
+    return DATASETS[wildcards.dataset].get("classes")
 
 
 def rank_runs(wildcards):
@@ -138,6 +153,16 @@ def factorize_threads(wildcards):
         SHAPES[wildcards.dataset],
         rank=int(wildcards.rank),
         runs=int(wildcards.stop) - int(wildcards.start),
+        max_iter=config["solver"]["max_iter"],
+    )
+
+
+def crossval_threads(wildcards):
+    """As factorize_threads, for the cross-validation runs of one rank."""
+    return wf.job_threads(
+        SHAPES[wildcards.dataset],
+        rank=int(wildcards.rank),
+        runs=config["crossval_runs"],
         max_iter=config["solver"]["max_iter"],
     )
 

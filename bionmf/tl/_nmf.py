@@ -15,7 +15,7 @@ from ..core import SurveyOptions
 from ..core.components import DENSITY_THRESHOLD
 from ..core.solvers import SolverOptions
 from ..core.survey_options import DEFAULT_RANKS
-from ._survey import Survey
+from ._survey import Survey, class_column
 
 
 def nmf(
@@ -33,6 +33,9 @@ def nmf(
     density_threshold: float = DENSITY_THRESHOLD,
     solver: Mapping | SolverOptions | None = None,
     n_permutations: int = 0,
+    crossval: str | None = None,
+    crossval_runs: int = 4,
+    classes: str | None = None,
     n_jobs: int | None = None,
     verbose: bool = True,
     copy: bool = False,
@@ -112,6 +115,25 @@ def nmf(
         all runs of a rank); results do not depend on it.
     n_jobs
         Threads (default: all cores).
+    crossval
+        Also measure how well each rank predicts data its fit never saw
+        (:mod:`bionmf.core.crossval`), with the loss of the survey's algorithm: ``"bicross"``
+        (bi-cross-validation, Owen & Perry 2009: factorize half the samples x half the genes,
+        predict the held-out block; 0.33x the cost of a 10-run survey with 4 runs) or
+        ``"speckled"`` (10 % of the entries held out and fitted around, Wold 1978; 3.4x). Adds
+        the rules ``min_cv_error``, ``cv_one_se`` and ``cv_stable`` (the most stable rank among
+        those within one standard error of the lowest held-out error), which ``rank_rule`` may
+        name. On planted data ``cv_stable`` with ``"bicross"`` recovered 22 of 30 ranks against
+        20 for the best consensus rule, but no more of the hardest cases, and on Golub the held-out
+        error keeps falling to rank 5-6 (README, "Cross-validated rank"): read it as an upper
+        bound beside the consensus curves.
+    crossval_runs
+        Cross-validation runs per rank (``"bicross"``: the blocks of a 2 x 2 split of samples and
+        genes, a new split every 4 runs; ``"speckled"``: a new random 10 % each).
+    classes
+        Name of an ``obs`` column of known classes (e.g. a diagnosis): adds the ``purity`` and
+        ``entropy`` of every rank's consensus clusters against them to the metrics table (the R
+        package NMF's ``summary(fit, class=)``).
     n_permutations
         Also run the same survey (ranks, runs, options) on this many copies of the data with
         each gene's values permuted across samples, the null model of Frigyesi & Hoglund (2008):
@@ -148,6 +170,12 @@ def nmf(
         ``n_permutations`` > 0 also ``null_metrics`` (DataFrame indexed by rank, the columns of
         ``metrics`` averaged over permutations) and ``null_metrics_permutations`` (long
         DataFrame: ``permutation``, ``rank`` and every metric, one row per permutation and rank).
+        With ``crossval``: the metrics table also holds ``cv_error`` (mean held-out error per
+        held-out entry: KL divergence or squared error), ``cv_error_sd``, ``cv_error_se`` (its
+        standard error) and ``cv_runs``, ``rank_rules`` the cross-validated rules, ``params``
+        ``crossval`` and ``crossval_runs``, and ``uns['nmf']['crossval']`` every run's errors
+        (DataFrame: rank, run, error, train_error, n_iter). With ``classes``: ``purity`` and
+        ``entropy`` columns.
         Above 5000 samples, ``consensus`` covers the subsample whose sorted sample indices are in
         ``consensus_subsample`` (its size is ``params['consensus_subsample']``).
 
@@ -172,7 +200,9 @@ def nmf(
     n_jobs = resolve_n_jobs(n_jobs)
     options = SurveyOptions(ranks=ranks, n_runs=n_runs, consensus=consensus, rank_rule=rank_rule,
                             density_threshold=density_threshold, n_permutations=n_permutations,
-                            random_state=random_state)
+                            random_state=random_state, crossval=crossval, crossval_runs=crossval_runs)
+    if classes is not None:
+        class_column(adata, classes)  # checked before anything is computed
     survey = Survey(adata, options=options, solver=solver, algorithm=algorithm, layer=layer, use_genes=use_genes,
                     verbose=False)
     X = survey.matrix()
@@ -201,8 +231,13 @@ def nmf(
             if verbose:
                 logger.info("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations,
                             time.perf_counter() - start)
+        held_out = [survey.crossvalidate(k, n_jobs=threads) for k in survey.ranks] if crossval else None
+        if held_out and verbose:
+            logger.info("%s cross-validation done, %.1f s elapsed", crossval, time.perf_counter() - start)
     null = survey.null_metrics(null)
-    _, choice = survey.choose(summaries, null=null)
+    cv_table = survey.crossval_table(held_out) if held_out else None
+    _, choice = survey.choose(summaries, null=null, crossval=cv_table)
     adata = adata.copy() if copy else adata
-    survey.write(adata, runs, summaries, choice=choice, null=null, key_added=key_added)
+    survey.write(adata, runs, summaries, choice=choice, null=null, crossval=held_out, classes=classes,
+                 key_added=key_added)
     return adata if copy else None

@@ -26,10 +26,14 @@ def write_survey(
     key_added: str = "nmf",
     layer: str | None = None,
     null_tables: Mapping[str, pd.DataFrame] | None = None,
+    extra_metrics: pd.DataFrame | None = None,
+    crossval_runs: pd.DataFrame | None = None,
 ) -> None:
     """Write the rank of ``choice`` (:meth:`bionmf.tl.Survey.choose`) and every rank's results.
 
-    What :func:`bionmf.tl.nmf` writes (see its Returns); ``null_tables`` from :func:`null_tables`.
+    What :func:`bionmf.tl.nmf` writes (see its Returns); ``null_tables`` from :func:`null_tables`;
+    ``extra_metrics`` (indexed by rank) joins the metrics table; ``crossval_runs`` (the long table
+    of the cross-validation runs) goes to ``uns[key]['crossval']``.
     Everything is computed before anything is written, so that an error leaves ``adata`` as it was.
     """
     extra = dict(null_tables or {})
@@ -50,6 +54,11 @@ def write_survey(
     if kind.keeps_spectra:
         extra["spectra_density"] = {str(k): np.asarray(s.density) for k, s in summaries.items()}
         extra["spectra_labels"] = {str(k): np.asarray(s.spectra_labels, dtype=np.int64) for k, s in summaries.items()}
+    metrics = kind.metrics_table(summaries)
+    if extra_metrics is not None:
+        metrics = metrics.join(extra_metrics)
+    if crossval_runs is not None:
+        extra["crossval"] = crossval_runs
     chosen = int(choice["rank"])
 
     adata.obsm[f"X_{key_added}"] = coefficients[str(chosen)]
@@ -61,7 +70,7 @@ def write_survey(
         "params": dict(params),
         "rank": chosen,
         "rank_rules": {name: int(k) for name, k in choice["rank_rules"].items()},
-        "metrics": kind.metrics_table(summaries),
+        "metrics": metrics,
         "clusters": {str(k): np.asarray(s.clusters, dtype=np.int64) for k, s in summaries.items()},
         "basis": basis,
         "coefficients": coefficients,

@@ -21,6 +21,8 @@ from .._logging import logger
 from .._matrix import gene_mask, get_matrix, matrix_name
 from .._threads import solver_threads
 from ..core import RankRuns, RankSummary, SurveyOptions, run_rank, run_ranks
+from ..core import crossval as cv
+from ..core.metrics import entropy, purity
 from ..core.permutation import permutation_seed, permute_within_genes
 from ..core.rank_selection import apply_all, choose_rank
 from ..core.solvers import SolverOptions, prepare_matrix
@@ -92,6 +94,8 @@ class Survey:
             "consensus": self.kind.name,
             **self.kind.params(density_threshold=o.density_threshold, n_samples=X.shape[0]),
         }
+        if o.crossval is not None:
+            self.params.update(crossval=o.crossval, crossval_runs=int(o.crossval_runs))
 
     @property
     def ranks(self) -> tuple[int, ...]:
@@ -150,18 +154,70 @@ class Survey:
                     ", ".join(f"{k} {v:.4g}" for k, v in summary.metrics.items()))
         return dataclasses.replace(runs, spectra=None), summary
 
+    def crossvalidate(self, rank: int, runs: Iterable[int] | None = None, *, n_jobs: int | None = None) -> cv.CVRuns:
+        """Held-out error of the cross-validation runs ``runs`` (default: all ``crossval_runs``) of
+        ``rank``, by the survey's scheme and its solver's loss (:func:`bionmf.core.crossval.crossval_rank`,
+        in float64; run r seeded by (random_state, rank, r), its held-out data by (random_state, r);
+        any chunking merges to the same result)."""
+        if self.options.crossval is None:
+            raise ValueError("this survey is not cross-validated: set crossval (SurveyOptions.crossval)")
+        self._check_rank(rank)
+        runs = range(self.options.crossval_runs) if runs is None else list(runs)
+        with solver_threads(n_jobs, uses_blas=self.solver.algorithm != "brunet"):
+            result = cv.crossval_rank(self._X, rank, runs, random_state=self.options.random_state,
+                                      scheme=self.options.crossval, loss=self.solver.loss)
+        self._log("rank %d: %s cross-validation, held-out error %.6g (runs %s)", rank, self.options.crossval,
+                  result.error.mean(), list(result.runs))
+        return result
+
+    def crossval_table(self, chunks: Iterable[cv.CVRuns]) -> pd.DataFrame:
+        """Per rank: ``cv_error`` (mean held-out error), ``cv_error_sd``, ``cv_error_se``,
+        ``cv_runs``, from the cross-validation chunks of every rank (checked to be complete)."""
+        by_rank: dict[int, list] = {}
+        for chunk in chunks:
+            by_rank.setdefault(chunk.rank, []).append(chunk)
+        if sorted(by_rank) != list(self.ranks):
+            raise ValueError(f"ranks of the cross-validation runs {sorted(by_rank)} do not match the survey's "
+                             f"ranks {list(self.ranks)}")
+        merged = [cv.CVRuns.merge(c) for c in by_rank.values()]
+        expected = np.arange(self.options.crossval_runs)
+        for m in merged:
+            if not np.array_equal(m.runs, expected) or m.scheme != self.options.crossval:
+                raise ValueError(f"rank {m.rank}: cross-validation runs {m.runs.tolist()} ({m.scheme}), expected "
+                                 f"0..{expected[-1]} ({self.options.crossval})")
+        return cv.cv_table(merged)
+
+    @staticmethod
+    def class_table(summaries: Iterable[RankSummary], classes) -> pd.DataFrame:
+        """Per rank: ``purity`` and ``entropy`` of the consensus clusters against known ``classes``
+        (one per sample), as the R package NMF's ``summary(fit, class=)``."""
+        rows = {s.rank: {"purity": purity(s.clusters, classes), "entropy": entropy(s.clusters, classes)}
+                for s in summaries}
+        table = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+        table.index.name = "rank"
+        return table
+
     @staticmethod
     def null_metrics(summaries: Iterable[tuple[int, RankSummary]]) -> pd.DataFrame | None:
         """The metrics of the surveys of permuted data, one row per (permutation, summary); None without any."""
         rows = [{"permutation": int(p), "rank": s.rank, **s.metrics} for p, s in summaries]
         return pd.DataFrame(rows) if rows else None
 
-    def choose(self, summaries: Iterable[RankSummary], *,
-               null: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    def choose(self, summaries: Iterable[RankSummary], *, null: pd.DataFrame | None = None,
+               crossval: pd.DataFrame | None = None, classes: pd.Series | None = None) -> tuple[pd.DataFrame, dict]:
         """The metrics of every rank with a ``chosen`` column (and ``null_<metric>`` columns, the
-        permuted data's means, with ``null``), and the choice: the rank, the rule, every rule's rank."""
+        permuted data's means, with ``null``; the held-out error columns with ``crossval``, from
+        :meth:`crossval_table`; ``purity`` and ``entropy`` against known ``classes``, one per
+        sample), and the choice: the rank, the rule, every rule's rank."""
         by_rank = self._by_rank(summaries, "summaries")
         table = self.kind.metrics_table(by_rank)
+        if (crossval is None) != (self.options.crossval is None):
+            raise ValueError("the cross-validation table must be given exactly when the survey is cross-validated "
+                             f"(crossval={self.options.crossval!r})")
+        if crossval is not None:
+            table = table.join(crossval)
+        if classes is not None:
+            table = table.join(self.class_table(by_rank.values(), classes))
         chosen = choose_rank(table, self.options.rank_rule)
         choice = {"rank": int(chosen), "rank_rule": self.options.rank_rule,
                   "rank_rules": {name: int(k) for name, k in apply_all(table).items()}}
@@ -171,10 +227,19 @@ class Survey:
         return table, choice
 
     def write(self, adata: ad.AnnData, runs: Iterable[RankRuns | None], summaries: Iterable[RankSummary], *,
-              choice: Mapping, null: pd.DataFrame | None = None, key_added: str = "nmf") -> None:
+              choice: Mapping, null: pd.DataFrame | None = None, crossval: Iterable[cv.CVRuns] | None = None,
+              classes: str | None = None, key_added: str = "nmf") -> None:
         """Write the survey into ``adata`` (see :func:`bionmf.tl.nmf`'s Returns): the rank of
-        ``choice`` (from :meth:`choose`), every rank's results, ``null`` (:meth:`null_metrics`)."""
+        ``choice`` (from :meth:`choose`), every rank's results, ``null`` (:meth:`null_metrics`),
+        the cross-validation runs ``crossval`` (:meth:`crossvalidate`) and, with ``classes`` (an
+        ``obs`` column of known classes), the purity and entropy of every rank's clusters."""
         summaries = self._by_rank(summaries, "summaries")
+        extra = []
+        crossval = None if crossval is None else list(crossval)
+        if crossval is not None:
+            extra.append(self.crossval_table(crossval))
+        if classes is not None:
+            extra.append(self.class_table(summaries.values(), class_column(adata, classes)))
         runs = {r.rank: r for r in runs if r is not None}
         if self.kind.writes_best_run and sorted(runs) != list(self.ranks):
             raise ValueError(f"ranks of the runs {sorted(runs)} do not match the survey's ranks {list(self.ranks)}")
@@ -187,7 +252,9 @@ class Survey:
             raise ValueError(f"choice {dict(choice)} was not made by this survey's rule {self.options.rank_rule!r} "
                              f"on ranks {list(self.ranks)}")
         write_survey(adata, self.kind, runs, summaries, genes=self.genes, params=self.params, choice=choice,
-                     key_added=key_added, layer=self.layer, null_tables=tables)
+                     key_added=key_added, layer=self.layer, null_tables=tables,
+                     extra_metrics=pd.concat(extra, axis=1) if extra else None,
+                     crossval_runs=None if crossval is None else cv.cv_runs_table(crossval))
 
     def _keeps_spectra(self, permutation: int | None) -> bool:
         return self.kind.keeps_spectra and permutation is None
@@ -201,3 +268,15 @@ class Survey:
         if sorted(by_rank) != list(self.ranks):
             raise ValueError(f"ranks of the {what} {sorted(by_rank)} do not match the survey's ranks {list(self.ranks)}")
         return by_rank
+
+
+def class_column(adata: ad.AnnData, classes: str) -> pd.Series:
+    """``adata.obs[classes]``, checked: a ValueError naming the column (and the samples without a class)."""
+    if not isinstance(classes, str) or classes not in adata.obs.columns:
+        raise ValueError(f"classes={classes!r} is not a column of adata.obs; its columns: {list(adata.obs.columns)}")
+    column = adata.obs[classes]
+    missing = column.isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"adata.obs[{classes!r}] has no class for {int(missing.sum())} samples "
+                         f"(e.g. {list(adata.obs_names[missing][:3])}); give every sample a class")
+    return column

@@ -18,7 +18,8 @@ from .datasets import BUNDLED_PREFIX, BUNDLED_SHAPES, bundled_name, data_shape, 
 from .projection import PROJECT_ONTO, check_projections
 
 #: the config keys that are :class:`bionmf.core.SurveyOptions` fields
-SURVEY_KEYS = ("ranks", "n_runs", "consensus", "rank_rule", "density_threshold", "n_permutations", "random_state")
+SURVEY_KEYS = ("ranks", "n_runs", "consensus", "rank_rule", "density_threshold", "n_permutations", "random_state",
+               "crossval", "crossval_runs")
 
 
 def survey_options(config: Mapping) -> SurveyOptions:

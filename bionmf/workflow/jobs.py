@@ -48,6 +48,27 @@ def load_null(paths: Sequence[str | Path], permutations: Sequence[int], kind: Co
     return Survey.null_metrics(zip(permutations, load_summaries(paths, kind)))
 
 
+def load_cv_runs(paths: Iterable[str | Path]) -> list:
+    """Cross-validation runs written by the ``crossval`` rule (:func:`bionmf.core.crossval.save_cv_runs`)."""
+    from ..core.crossval import load_cv_runs as load
+
+    return [load(p) for p in paths]
+
+
+def load_crossval(survey: Survey, paths: Iterable[str | Path]) -> pd.DataFrame | None:
+    """The held-out error table (:meth:`bionmf.tl.Survey.crossval_table`) of the ``crossval``
+    rule's files; None when the survey is not cross-validated."""
+    runs = load_cv_runs(paths)
+    return survey.crossval_table(runs) if runs else None
+
+
+def job_classes(adata: ad.AnnData, classes: str | None) -> pd.Series | None:
+    """The obs column of known classes named in the data set's config (checked), or None."""
+    from ..tl._survey import class_column
+
+    return None if classes is None else class_column(adata, classes)
+
+
 def load_choice(path: str | Path) -> dict:
     """The rank choice written by the ``select`` rule (:meth:`bionmf.tl.Survey.choose`)."""
     return json.loads(Path(path).read_text())
