@@ -231,6 +231,8 @@ def nmf(
             if verbose:
                 logger.info("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations,
                             time.perf_counter() - start)
+        if crossval:
+            progress.describe(f"{crossval} cross-validation")
         held_out = [survey.crossvalidate(k, n_jobs=threads) for k in survey.ranks] if crossval else None
         if held_out and verbose:
             logger.info("%s cross-validation done, %.1f s elapsed", crossval, time.perf_counter() - start)
