@@ -3,10 +3,11 @@
 :func:`read` chooses the reader by file type: GCT 1.2/1.3 (:func:`read_gct`), TSV/CSV tables
 (:func:`read_table`), h5ad (:func:`read_h5ad`) and 10x Cell Ranger output (:func:`read_10x`).
 Writers: :func:`write_gct`, :func:`write_table`, :func:`write_gmt` (gene sets, read back by
-:func:`read_gmt`).
+:func:`read_gmt`), and GenePattern NMFConsensus's cluster files (:func:`write_genepattern`).
 """
 
 from ._gct import read_gct, write_gct
+from ._genepattern import write_consensus_k_gct, write_genepattern, write_membership_gct
 from ._gmt import read_gmt, write_gmt
 from ._read import annotate, detect_format, read, read_h5ad
 from ._table import read_names, read_table, write_table
@@ -22,7 +23,10 @@ __all__ = [
     "read_h5ad",
     "read_names",
     "read_table",
+    "write_consensus_k_gct",
     "write_gct",
+    "write_genepattern",
     "write_gmt",
+    "write_membership_gct",
     "write_table",
 ]
