@@ -1,7 +1,9 @@
 """AnnData-level tools."""
 
 from ._components import store_components
+from ._confidence import sample_silhouette
+from ._convergence import convergence
 from ._nmf import nmf, store_survey
 from ._signatures import signatures
 
-__all__ = ["nmf", "signatures", "store_components", "store_survey"]
+__all__ = ["convergence", "nmf", "sample_silhouette", "signatures", "store_components", "store_survey"]
