@@ -88,3 +88,19 @@ def test_writers_refuse_bad_input(golub, tmp_path):
     tabbed = pd.DataFrame({2: [0, 1]}, index=["a\tb", "c"])
     with pytest.raises(ValueError, match="tab"):
         bionmf.io.write_membership_gct(tabbed, tmp_path / "t.gct")
+
+
+def test_component_survey_files_order_by_cluster(tmp_path):
+    """A component-consensus survey has no consensus tree: consensus.k.<k>.gct lists the samples by
+    cluster, in input order within each."""
+    adata = bionmf.datasets.simulate_singlecell(n_cells=300, n_genes=200, n_identities=3, n_activities=0,
+                                                random_state=0)
+    bionmf.pp.normalize(adata, preset="singlecell", n_top_genes=150)
+    bionmf.tl.nmf(adata, ranks=[3], n_runs=4, algorithm="hals", consensus="components", verbose=False)
+    paths = bionmf.io.write_genepattern(adata, tmp_path)
+    names, _, columns, M = strict_gct(paths[1])
+    clusters = adata.uns["nmf"]["clusters"]["3"]
+    order = np.argsort(clusters, kind="stable")
+    assert names == list(adata.obs_names[order]) and columns == ["membership"]
+    np.testing.assert_array_equal(M[:, 0], clusters[order] + 1)
+    assert np.all(np.diff(M[:, 0]) >= 0)
