@@ -29,7 +29,9 @@ def test_sample_silhouette_on_golub(golub):
     np.testing.assert_allclose(s.to_numpy(), reference, atol=1e-12)
     assert s.mean() == pytest.approx(survey["metrics"].loc[k, "silhouette"], abs=1e-12)  # the rank's metric
 
-    golub.obs[s.name] = s  # obs-ready
+    np.testing.assert_array_equal(golub.obs["nmf_silhouette"].to_numpy(), s.to_numpy())  # tl.nmf stores it
+    for a in range(k):  # and the usages, one column per metagene
+        np.testing.assert_array_equal(golub.obs[f"nmf_usage_{a}"].to_numpy(), golub.obsm["X_nmf"][:, a])
     s3 = bionmf.tl.sample_silhouette(golub, rank=3)
     assert s3.mean() == pytest.approx(survey["metrics"].loc[3, "silhouette"], abs=1e-12)
     # at rank 3 the samples least sure of their cluster are those runs split most evenly

@@ -26,7 +26,7 @@ def kl(V, W, H):
 @pytest.fixture(scope="module")
 def golub():
     adata = bionmf.datasets.golub()
-    bionmf.tl.nmf(adata, ranks=RANKS, n_runs=6, random_state=3, max_iter=600, verbose=False)
+    bionmf.tl.nmf(adata, ranks=RANKS, n_runs=6, random_state=3, solver={"max_iter": 600}, verbose=False)
     return adata
 
 
@@ -34,7 +34,8 @@ def test_trace_reproduces_the_surveys_best_run(golub):
     options = SolverOptions(max_iter=600)
     X = prepare_matrix(golub.X, options.np_dtype)
     best = {k: run_rank(X, k, range(6), random_state=3, options=options).best_run for k in RANKS}
-    bionmf.tl.convergence(golub, runs=best)
+    assert golub.uns["nmf"]["best_run"] == {str(k): r for k, r in best.items()}  # recorded by the survey
+    bionmf.tl.convergence(golub)  # traces the recorded best runs
     record = golub.uns["nmf_convergence"]
     survey = golub.uns["nmf"]
     V = np.asarray(golub.X, dtype=np.float64).T
@@ -85,8 +86,10 @@ def test_trace_matches_batched_runs_for_every_algorithm():
 
 
 def test_convergence_errors(golub):
+    old = golub.copy()
+    del old.uns["nmf"]["best_run"]
     with pytest.raises(ValueError, match="does not record each rank's best run"):
-        bionmf.tl.convergence(golub)
+        bionmf.tl.convergence(old)
     with pytest.raises(ValueError, match=r"ranks \[7\] were not surveyed"):
         bionmf.tl.convergence(golub, ranks=7, runs=0)
     with pytest.raises(ValueError, match="run 9 of rank 2 is not one of the survey's runs 0..5"):

@@ -11,24 +11,18 @@ from bionmf.core import run_ranks
 from bionmf.core.rethreshold import rethreshold, spectra_density
 from bionmf.core.solvers import SolverOptions, prepare_matrix
 from bionmf.datasets import simulate_singlecell
-from bionmf.tl._nmf import fit_matrix
 
 RANKS = [4, 5, 6]
 N_RUNS = 12
 
 
-def survey(adata, threshold):
+def survey(adata, threshold, keep_spectra=False):
     bionmf.tl.nmf(adata, ranks=RANKS, n_runs=N_RUNS, algorithm="hals", consensus="components", random_state=1,
-                  density_threshold=threshold, verbose=False)
+                  density_threshold=threshold, keep_spectra=keep_spectra, verbose=False)
 
 
-def keep_spectra(adata):
-    """The run spectra of every rank, as a survey keeping them stores them (same seeds, same runs)."""
-    X, _, _ = fit_matrix(adata, layer=None, use_genes=None)
-    options = SolverOptions(algorithm="hals")
-    runs = run_ranks(prepare_matrix(X, options.np_dtype), RANKS, range(N_RUNS), random_state=1, options=options,
-                     keep_spectra=True)
-    adata.uns["nmf"]["spectra"] = {str(rr.rank): rr.spectra for rr in runs}
+def fitted(adata):
+    return adata.X[:, adata.var["nmf_use"].to_numpy()]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +34,13 @@ def data():
 
 def test_rethreshold_equals_a_survey_at_that_threshold(data):
     loose, strict = data.copy(), data.copy()
-    survey(loose, 0.5)
+    survey(loose, 0.5, keep_spectra=True)
     survey(strict, 0.05)
-    keep_spectra(loose)
+    # the spectra kept are the survey's runs: computed again from their seeds, the same
+    options = SolverOptions(algorithm="hals")
+    again = run_ranks(prepare_matrix(fitted(data), options.np_dtype), [5], range(N_RUNS), random_state=1,
+                      options=options, keep_spectra=True)
+    np.testing.assert_array_equal(next(again).spectra, loose.uns["nmf"]["spectra"]["5"])
     for k in RANKS:  # the kept spectra are the survey's: same densities
         np.testing.assert_allclose(spectra_density(loose.uns["nmf"]["spectra"][str(k)]),
                                    loose.uns["nmf"]["spectra_density"][str(k)], rtol=1e-6)
@@ -50,6 +48,8 @@ def test_rethreshold_equals_a_survey_at_that_threshold(data):
 
     bionmf.tl.rethreshold(loose, density_threshold=0.05)
     new, ref = loose.uns["nmf"], strict.uns["nmf"]
+    for name in ("nmf_usage_0", "nmf_usage_3"):
+        np.testing.assert_allclose(loose.obs[name], strict.obs[name], rtol=1e-5, atol=1e-9)
     assert new["params"] == ref["params"] and new["params"]["density_threshold"] == 0.05
     assert (new["metrics"]["n_spectra_kept"] < kept_before).any()  # the threshold did drop spectra
     pd.testing.assert_frame_equal(new["metrics"], ref["metrics"], rtol=1e-6)
@@ -67,7 +67,7 @@ def test_rethreshold_equals_a_survey_at_that_threshold(data):
 
 
 def test_core_rethreshold_keeps_every_spectrum_at_two(data):
-    X, _, _ = fit_matrix(data, layer=None, use_genes=None)
+    X = fitted(data)
     options = SolverOptions(algorithm="hals")
     rr = next(run_ranks(prepare_matrix(X, options.np_dtype), [4], range(6), random_state=0, options=options,
                         keep_spectra=True))
@@ -87,9 +87,11 @@ def test_rethreshold_errors(data):
     survey(adata, 0.5)
     with pytest.raises(ValueError, match="keeps no run spectra"):
         bionmf.tl.rethreshold(adata, density_threshold=0.1)
+    with pytest.raises(ValueError, match="keep_spectra=True applies to consensus='components'"):
+        bionmf.tl.nmf(data.copy(), ranks=[2], n_runs=3, consensus="samples", keep_spectra=True, verbose=False)
     with pytest.raises(ValueError, match="density_threshold must be a positive number"):
         bionmf.tl.rethreshold(adata, density_threshold=0)
     golub = bionmf.datasets.golub()
-    bionmf.tl.nmf(golub, ranks=[2], n_runs=3, random_state=0, verbose=False, max_iter=100)
+    bionmf.tl.nmf(golub, ranks=[2], n_runs=3, random_state=0, verbose=False, solver={"max_iter": 100})
     with pytest.raises(ValueError, match="belongs to consensus='components'"):
         bionmf.tl.rethreshold(golub, density_threshold=0.1)

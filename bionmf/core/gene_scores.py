@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .components import nnls_gram
+from .linalg import nnls_gram
 
 #: cells per chunk for a dense X: with 20,000 genes a float64 chunk is 160 MB at most
 DENSE_CHUNK_BYTES = 160 * 2**20

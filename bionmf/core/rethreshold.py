@@ -13,15 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .components import (
-    LOCAL_NEIGHBORHOOD,
-    consensus_programs,
-    local_density,
-    normalize_spectra,
-    reconstruction_error,
-    refit_usages,
-)
-from .solvers._products import squared_norm
+from .components import LOCAL_NEIGHBORHOOD, consensus_programs, local_density, normalize_spectra
+from .linalg import reconstruction_error, refit_usages, squared_norm
 
 
 @dataclass

@@ -4,12 +4,14 @@
 (:func:`read_table`), h5ad (:func:`read_h5ad`) and 10x Cell Ranger output (:func:`read_10x`).
 Writers: :func:`write_gct`, :func:`write_table`, :func:`write_gmt` (gene sets, read back by
 :func:`read_gmt`), and GenePattern NMFConsensus's cluster files (:func:`write_genepattern`).
+:func:`read_shape` reads a file's shape from its headers.
 """
 
 from ._gct import read_gct, write_gct
 from ._genepattern import write_consensus_k_gct, write_genepattern, write_membership_gct
 from ._gmt import read_gmt, write_gmt
 from ._read import annotate, detect_format, read, read_h5ad
+from ._shape import read_shape
 from ._table import read_names, read_table, write_table
 from ._tenx import read_10x
 
@@ -22,6 +24,7 @@ __all__ = [
     "read_gmt",
     "read_h5ad",
     "read_names",
+    "read_shape",
     "read_table",
     "write_consensus_k_gct",
     "write_gct",

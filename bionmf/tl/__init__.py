@@ -1,11 +1,12 @@
 """AnnData-level tools."""
 
-from ._components import store_components
 from ._confidence import sample_silhouette
 from ._convergence import convergence
-from ._nmf import nmf, store_survey
+from ._nmf import nmf
 from ._program_genes import program_genes
 from ._rethreshold import rethreshold
-from ._signatures import signatures
+from ._signatures import compute_signatures, signatures
+from ._survey import Survey
 
-__all__ = ["convergence", "nmf", "program_genes", "rethreshold", "sample_silhouette", "signatures", "store_components", "store_survey"]
+__all__ = ["Survey", "compute_signatures", "convergence", "nmf", "program_genes", "rethreshold", "sample_silhouette",
+           "signatures"]

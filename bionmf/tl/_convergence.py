@@ -9,13 +9,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._survey_record import survey_record
 from ..core.convergence import trace_run
-from ..core.solvers import SolverOptions, prepare_matrix
-from ._nmf import fit_matrix
-from ._signatures import survey_entry
-
-#: the survey params that define how a run is computed (:class:`~bionmf.core.solvers.SolverOptions`)
-_SOLVER_FIELDS = ("algorithm", "stop", "max_iter", "check_interval", "n_stable", "tol", "dtype", "init")
+from ._survey import Survey
 
 
 def convergence(
@@ -69,32 +65,16 @@ def convergence(
     ``params``
         ``key`` (the survey traced), ``loss``, ``check_interval``.
     """
-    survey = survey_entry(adata, key)
-    params = survey.get("params", {})
+    survey = survey_record(adata, key)
     surveyed = sorted(int(k) for k in survey["clusters"])
     ranks = _check_ranks(ranks, surveyed, key)
     chosen_runs = _check_runs(runs, ranks, survey, key)
-    missing = [f for f in (*_SOLVER_FIELDS, "random_state", "layer", "use_genes") if f not in params]
-    if missing:
-        raise ValueError(f"uns[{key!r}]['params'] lacks {missing}; it does not record how its runs were computed")
-    options = SolverOptions(**{f: params[f] for f in _SOLVER_FIELDS})
-    layer = None if params["layer"] == "X" else params["layer"]
-    if use_genes is None:
-        if params["use_genes"] == "mask":
-            raise ValueError(f"uns[{key!r}] was fitted on a gene mask it does not record; pass the same "
-                             "mask as use_genes=")
-        use_genes = None if params["use_genes"] == "all" else params["use_genes"]
-        if use_genes is None and "nmf_use" in adata.var.columns:
-            use_genes = np.ones(adata.n_vars, dtype=bool)  # 'all' was recorded: do not let nmf_use narrow it
-    X, genes, _ = fit_matrix(adata, layer=layer, use_genes=use_genes)
-    if int(genes.sum()) != int(params.get("n_genes_used", genes.sum())):
-        raise ValueError(f"{int(genes.sum())} genes selected but uns[{key!r}] was fitted on "
-                         f"{params['n_genes_used']}; adata changed since the survey, or pass use_genes=")
-    X = prepare_matrix(X, options.np_dtype)
+    rebuilt = Survey.from_record(adata, key, use_genes=use_genes)
+    X, options = rebuilt.matrix(), rebuilt.solver
 
     rows, summary = [], []
     for k in ranks:
-        tr = trace_run(X, k, chosen_runs[k], random_state=int(params["random_state"]), options=options)
+        tr = trace_run(X, k, chosen_runs[k], random_state=rebuilt.options.random_state, options=options)
         rows.append(pd.DataFrame({"rank": k, "run": tr.run, "iteration": tr.iteration, "objective": tr.objective}))
         summary.append({"rank": k, "run": tr.run, "n_iter": tr.n_iter, "converged": tr.converged,
                         "objective": tr.final_objective})

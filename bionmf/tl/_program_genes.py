@@ -10,7 +10,8 @@ import pandas as pd
 
 from .._logging import logger
 from ..core.gene_scores import expression_programs, gene_products, normalize_usages, zscore_coefficients
-from ._signatures import survey_entry
+from .._matrix import get_matrix
+from .._survey_record import survey_rank
 
 
 def program_genes(
@@ -95,25 +96,14 @@ def program_genes(
         ``rank``, ``layer``, ``n_top``, ``normalize``, ``unscaled`` (whether ``scale_sd`` was
         undone), ``ddof``.
     """
-    survey = survey_entry(adata, key)
-    rank = int(survey["rank"]) if rank is None else rank
-    if str(rank) not in survey.get("coefficients", {}):
-        surveyed = sorted(int(k) for k in survey.get("coefficients", {}))
-        raise ValueError(f"rank {rank!r} was not surveyed under uns[{key!r}]; surveyed ranks: {surveyed}")
+    survey, rank = survey_rank(adata, key, rank)
     if isinstance(n_top, bool) or not isinstance(n_top, numbers.Integral) or n_top < 1:
         raise ValueError(f"n_top must be a positive int, got {n_top!r}")
     usages = np.asarray(survey["coefficients"][str(rank)], dtype=np.float64)
     if usages.shape[0] != adata.n_obs:
         raise ValueError(f"uns[{key!r}]['coefficients'][{str(rank)!r}] has {usages.shape[0]} rows for "
                          f"{adata.n_obs} samples; was adata subset after the survey?")
-    if layer is None:
-        X = adata.X
-    elif layer in adata.layers:
-        X = adata.layers[layer]
-    else:
-        raise ValueError(f"layer {layer!r} not found; adata.layers has {list(adata.layers)}")
-    if X is None:
-        raise ValueError("adata.X is empty; pass layer= to use a layer")
+    X = get_matrix(adata, layer)
 
     U = normalize_usages(usages) if normalize else usages
     empty = int(np.count_nonzero(U.sum(axis=1) == 0))

@@ -7,17 +7,14 @@ import numbers
 import anndata as ad
 import numpy as np
 
-from ..core.component_survey import ComponentSummary
+from .._survey_record import survey_record
+from ..core import RankSummary
 from ..core.rethreshold import rethreshold as rethreshold_rank
-from ..core.solvers import SolverOptions, prepare_matrix
-from ._components import store_components
-from ._nmf import fit_matrix
-from ._signatures import survey_entry
+from ..core.summary import RUN_METRIC_COLUMNS
+from ._survey import Survey
 
 #: the field of a component survey record holding every rank's run spectra
 SPECTRA_FIELD = "spectra"
-#: run figures of the metrics table that a new threshold leaves as they were
-_RUN_COLUMNS = ("objective", "objective_mean", "n_iter", "n_runs")
 
 
 def rethreshold(
@@ -40,7 +37,8 @@ def rethreshold(
     What must be kept: the run spectra of every rank, ``uns[key]['spectra']`` (str(rank) ->
     runs x k x fitted genes, float32; ``bionmf.tl.nmf(..., consensus='components',
     keep_spectra=True)``), and the data the survey fitted, unchanged (same matrix, same genes).
-    In the workflow the spectra are in ``rank_<k>/runs.npz`` (:func:`bionmf.core.rethreshold.rethreshold`).
+    In the workflow the spectra are in the runs files of each rank
+    (:func:`bionmf.core.rethreshold.rethreshold`).
 
     Parameters
     ----------
@@ -58,53 +56,46 @@ def rethreshold(
     Returns
     -------
     ``None``, or the new AnnData when ``copy=True``. Rewrites what :func:`bionmf.tl.nmf` wrote
-    under ``key`` (``obsm['X_<key>']``, ``varm[key]``, ``obs['<key>_cluster']``, ``uns[key]``),
-    with ``uns[key]['params']['density_threshold']`` the new threshold and the metrics
-    ``error``, ``evar``, ``n_spectra_kept`` recomputed (``stability``, read before the filter,
-    and the runs' ``objective``, ``objective_mean``, ``n_iter``, ``n_runs`` do not change). Other
-    fields of ``uns[key]`` (the spectra among them) are kept.
+    under ``key`` (``obsm['X_<key>']``, ``varm[key]``, the ``obs`` columns, ``uns[key]``), with
+    ``uns[key]['params']['density_threshold']`` the new threshold and the metrics ``error``,
+    ``evar``, ``n_spectra_kept`` recomputed (``stability``, read before the filter, and the runs'
+    ``objective``, ``objective_mean``, ``n_iter``, ``n_runs`` do not change). Other fields of
+    ``uns[key]`` (the spectra among them) are kept.
     """
-    survey = survey_entry(adata, key)
-    params = dict(survey.get("params", {}))
+    record = survey_record(adata, key)
+    params = record.get("params", {})
     if params.get("consensus") != "components":
-        raise ValueError(f"uns[{key!r}] is a {params.get('consensus', 'sample')!r} consensus survey; the density "
+        raise ValueError(f"uns[{key!r}] is a {params.get('consensus', 'samples')!r} consensus survey; the density "
                          "threshold belongs to consensus='components'")
     if isinstance(density_threshold, bool) or not isinstance(density_threshold, numbers.Real) \
             or not density_threshold > 0:
         raise ValueError(f"density_threshold must be a positive number, got {density_threshold!r}")
-    spectra = survey.get(SPECTRA_FIELD)
-    ranks = sorted(int(k) for k in survey["clusters"])
+    spectra = record.get(SPECTRA_FIELD)
+    ranks = sorted(int(k) for k in record["clusters"])
     if spectra is None or any(str(k) not in spectra for k in ranks):
         raise ValueError(f"uns[{key!r}] keeps no run spectra for every rank; run bionmf.tl.nmf(..., "
                          "consensus='components', keep_spectra=True) to re-threshold without refitting")
-    layer = None if params.get("layer", "X") == "X" else params["layer"]
-    if use_genes is None:
-        if params.get("use_genes") == "mask":
-            raise ValueError(f"uns[{key!r}] was fitted on a gene mask it does not record; pass it as use_genes=")
-        use_genes = None if params.get("use_genes", "all") == "all" else params["use_genes"]
-        if use_genes is None:
-            use_genes = np.ones(adata.n_vars, dtype=bool)
-    X, genes, _ = fit_matrix(adata, layer=layer, use_genes=use_genes)
+    survey = Survey.from_record(adata, key, use_genes=use_genes, density_threshold=float(density_threshold))
+    X = survey.matrix()
     for k in ranks:
-        if np.shape(spectra[str(k)])[2] != genes.sum():
-            raise ValueError(f"the rank-{k} spectra cover {np.shape(spectra[str(k)])[2]} genes but {int(genes.sum())} "
-                             f"are selected; adata changed since the survey, or pass use_genes=")
-    X = prepare_matrix(X, SolverOptions(dtype=params.get("dtype", "float32")).np_dtype)
+        if np.shape(spectra[str(k)])[2] != X.shape[1]:
+            raise ValueError(f"the rank-{k} spectra cover {np.shape(spectra[str(k)])[2]} genes but the survey "
+                             f"fits {X.shape[1]}; adata changed since the survey, or pass use_genes=")
 
-    table = survey["metrics"]
-    summaries = {}
+    table = record["metrics"]
+    summaries = []
     for k in ranks:
         found = rethreshold_rank(X, np.asarray(spectra[str(k)]), density_threshold=float(density_threshold),
-                                 random_state=int(params.get("random_state", 0)))
-        metrics = {**found.metrics, **{c: table.loc[k, c] for c in _RUN_COLUMNS}}
+                                 random_state=survey.options.random_state)
+        metrics = {**found.metrics, **{c: table.loc[k, c] for c in RUN_METRIC_COLUMNS}}
         metrics["n_runs"] = int(metrics["n_runs"])
-        summaries[k] = ComponentSummary(rank=k, programs=found.programs, usages=found.usages, clusters=found.clusters,
-                                        spectra_labels=found.spectra_labels, density=found.density, metrics=metrics)
-
+        summaries.append(RankSummary(rank=k, clusters=found.clusters, metrics=metrics, programs=found.programs,
+                                     usages=found.usages, spectra_labels=found.spectra_labels,
+                                     density=found.density))
+    _, choice = survey.choose(summaries)
     adata = adata.copy() if copy else adata
-    kept = {name: value for name, value in adata.uns[key].items()}
-    params["density_threshold"] = float(density_threshold)
-    store_components(adata, summaries, genes=genes, params=params, key_added=key, layer=layer)
+    kept = dict(adata.uns[key])
+    survey.write(adata, [], summaries, choice=choice, key_added=key)
     for name, value in kept.items():
         adata.uns[key].setdefault(name, value)  # the spectra and anything else the survey stored
     return adata if copy else None
