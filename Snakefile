@@ -35,6 +35,7 @@ include: "rules/consensus.smk"
 include: "rules/select.smk"
 include: "rules/signatures.smk"
 include: "rules/plots.smk"
+include: "rules/outputs.smk"
 
 
 report: "report/workflow.rst"

@@ -4,7 +4,8 @@
 - :mod:`~bionmf.workflow.datasets`: data-set entries, their files and shapes, read and normalized,
 - :mod:`~bionmf.workflow.jobs`: the survey of a job (:class:`bionmf.tl.Survey`), inputs, outputs, log,
 - :mod:`~bionmf.workflow.resources`: runs per job, threads, memory and runtime requests,
-- :mod:`~bionmf.workflow.plots`: the plots saved to files.
+- :mod:`~bionmf.workflow.plots`: the plots saved to files,
+- :mod:`~bionmf.workflow.outputs`: GenePattern cluster files, program gene tables, convergence traces.
 
 Needs the ``workflow`` extra (snakemake, jsonschema) only to run the workflow itself.
 """
@@ -24,13 +25,23 @@ from .jobs import (
     write_json,
     write_tsv,
 )
+from .outputs import (
+    PROGRAM_GENE_TABLES,
+    best_runs,
+    genepattern_files,
+    write_convergence,
+    write_genepattern_files,
+    write_program_genes,
+)
 from .plots import SURVEY_PLOTS, plot_consensus, plot_consensus_grid, plot_survey
 from .resources import job_resources, job_threads, run_chunks
 
 __all__ = [
     "BUNDLED_PREFIX",
+    "PROGRAM_GENE_TABLES",
     "SURVEY_KEYS",
     "SURVEY_PLOTS",
+    "best_runs",
     "check_config",
     "cluster_table",
     "config_errors",
@@ -38,6 +49,7 @@ __all__ = [
     "data_shape",
     "dataset_files",
     "dataset_kind",
+    "genepattern_files",
     "job_log",
     "job_resources",
     "job_survey",
@@ -54,6 +66,9 @@ __all__ = [
     "signature_sets",
     "survey_options",
     "validate_config",
+    "write_convergence",
+    "write_genepattern_files",
     "write_json",
+    "write_program_genes",
     "write_tsv",
 ]
