@@ -146,7 +146,7 @@ def nmf(
         (:func:`bionmf.tl.sample_silhouette`; NaN outside the consensus subsample).
     ``uns['nmf']``
         ``best_run`` (str(rank) -> index of the run of lowest objective, the one
-        :func:`bionmf.tl.convergence` traces), ``params`` (every option), ``rank`` (chosen), ``rank_rules`` (rank each rule picks),
+        :func:`bionmf.tl.convergence` traces by default), ``params`` (every option), ``rank`` (chosen), ``rank_rules`` (rank each rule picks),
         ``metrics`` (DataFrame indexed by rank: cophenetic, dispersion, silhouette, pac, rss,
         evar, sparseness_basis, sparseness_coef, objective (best run), objective_mean, n_iter
         (mean), n_runs), ``consensus`` (str(rank) -> samples x samples consensus matrix),
@@ -174,8 +174,9 @@ def nmf(
         n_spectra_kept, objective, objective_mean, n_iter, n_runs), ``clusters``, ``basis`` and
         ``coefficients`` per rank as above (consensus programs and usages), ``spectra_density``
         and ``spectra_labels`` (str(rank) -> local density and program of each run's spectra,
-        -1 for outliers), ``best_run``, and with ``keep_spectra`` ``spectra`` (str(rank) -> runs
-        x k x fitted genes). The ``obs['nmf_usage_<a>']`` columns as above; no silhouette column.
+        -1 for outliers), and with ``keep_spectra`` ``spectra`` (str(rank) -> runs x k x fitted
+        genes); no ``best_run`` (the workflow does not merge a component survey's runs), so
+        :func:`bionmf.tl.convergence` needs ``runs=``. The ``obs['nmf_usage_<a>']`` columns as above; no silhouette column.
     """
     n_jobs = resolve_n_jobs(n_jobs)
     options = SurveyOptions(ranks=ranks, n_runs=n_runs, consensus=consensus, rank_rule=rank_rule,

@@ -51,7 +51,7 @@ def write_survey(
     if kind.keeps_spectra:
         extra["spectra_density"] = {str(k): np.asarray(s.density) for k, s in summaries.items()}
         extra["spectra_labels"] = {str(k): np.asarray(s.spectra_labels, dtype=np.int64) for k, s in summaries.items()}
-    if runs and set(runs) >= set(summaries):
+    if kind.writes_best_run:  # the runs of every rank are here (the workflow merges them for this kind only)
         extra["best_run"] = {str(k): int(runs[k].best_run) for k in summaries}
     chosen = int(choice["rank"])
     chosen_summary = summaries[chosen]
