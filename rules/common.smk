@@ -56,6 +56,15 @@ def chunk_files(wildcards):
     ]
 
 
+def all_chunk_files(wildcards):
+    """Every factorization chunk of every rank (the runs the convergence rule picks the best of)."""
+    return [
+        f"results/{wildcards.dataset}/runs/rank_{k}/runs_{start}-{stop}.npz"
+        for k in RANKS
+        for start, stop in CHUNKS
+    ]
+
+
 def rank_summaries(wildcards):
     """Summary of every rank, in the file of the data set's consensus kind (summary.npz, components.npz)."""
     name = KINDS[wildcards.dataset].summary_file

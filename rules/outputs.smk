@@ -3,15 +3,6 @@
 # bionmf.workflow.outputs, as the `bionmf survey` command does.
 
 
-def all_chunk_files(wildcards):
-    """Every factorization chunk of every rank (the runs the convergence rule picks the best of)."""
-    return [
-        f"results/{wildcards.dataset}/runs/rank_{k}/runs_{start}-{stop}.npz"
-        for k in RANKS
-        for start, stop in CHUNKS
-    ]
-
-
 rule genepattern:
     """Cluster membership at every rank and per rank in consensus-tree order, as GenePattern's
     NMFConsensus writes them (GCT 1.2, samples as rows, clusters 1..k)."""
