@@ -37,6 +37,7 @@ include: "rules/select.smk"
 include: "rules/signatures.smk"
 include: "rules/plots.smk"
 include: "rules/project.smk"
+include: "rules/outputs.smk"
 
 
 report: "report/workflow.rst"

@@ -62,6 +62,15 @@ def chunk_files(wildcards):
     ]
 
 
+def all_chunk_files(wildcards):
+    """Every factorization chunk of every rank (the runs the convergence rule picks the best of)."""
+    return [
+        f"results/{wildcards.dataset}/runs/rank_{k}/runs_{start}-{stop}.npz"
+        for k in RANKS
+        for start, stop in CHUNKS
+    ]
+
+
 def rank_summaries(wildcards):
     """Summary of every rank, in the file of the data set's consensus kind (summary.npz, components.npz)."""
     name = KINDS[wildcards.dataset].summary_file
@@ -180,6 +189,9 @@ def final_outputs():
             *(f"{base}/plots/{plot}.png" for plot in wf.SURVEY_PLOTS),
         ]
         files += [f"{base}/signatures/rank_{k}{end}" for k in RANKS for end in ("_scores.tsv", ".gmt")]
+        files += [f"{base}/membership.gct", *(f"{base}/consensus.k.{k}.gct" for k in RANKS)]
+        files += [f"{base}/program_genes/{name}.tsv" for name in wf.PROGRAM_GENE_TABLES]
+        files += [f"{base}/convergence.tsv", f"{base}/plots/convergence.png"]
         # a component consensus has no samples x samples matrices to write or draw
         if KINDS[name].has_consensus_matrix:
             files.append(f"{base}/plots/consensus_grid.png")

@@ -37,6 +37,7 @@ def nmf(
     crossval_runs: int = 4,
     classes: str | None = None,
     n_jobs: int | None = None,
+    keep_spectra: bool = False,
     verbose: bool = True,
     copy: bool = False,
 ) -> ad.AnnData | None:
@@ -140,6 +141,10 @@ def nmf(
         ranks whose metrics stand clear of the null's are supported by the data. The shuffle of
         permutation p is seeded by (random_state, p) alone, its runs as the real survey's. Costs
         (1 + n_permutations) times the survey.
+    keep_spectra
+        Component consensus: keep every run's spectra in ``uns[key_added]['spectra']`` (runs x k x
+        fitted genes per rank, float32), so that :func:`bionmf.tl.rethreshold` can redo the
+        consensus at another ``density_threshold`` without refitting.
     verbose
         Show a progress bar over the runs on stderr when a person is watching (a terminal or a
         Jupyter notebook; never in a batch job or the workflow), and log one line per rank at
@@ -160,8 +165,15 @@ def nmf(
     ``obs['nmf_cluster']``
         consensus cluster of each sample at the chosen rank (categorical ``'0'``..``'k-1'``;
         cluster a is matched to metagene a).
+    ``obs['nmf_usage_0']`` .. ``obs['nmf_usage_<k-1>']``
+        the columns of ``obsm['X_nmf']``, so ``sc.pl.umap(adata, color="nmf_usage_0")`` works
+        (with either consensus; a previous survey's columns under the key are replaced).
+    ``obs['nmf_silhouette']``
+        silhouette width of each sample in the consensus of the chosen rank
+        (:func:`bionmf.tl.sample_silhouette`; NaN outside the consensus subsample).
     ``uns['nmf']``
-        ``params`` (every option), ``rank`` (chosen), ``rank_rules`` (rank each rule picks),
+        ``best_run`` (str(rank) -> index of the run of lowest objective, the one
+        :func:`bionmf.tl.convergence` traces by default), ``params`` (every option), ``rank`` (chosen), ``rank_rules`` (rank each rule picks),
         ``metrics`` (DataFrame indexed by rank: cophenetic, dispersion, silhouette, pac, rss,
         evar, sparseness_basis, sparseness_coef, objective (best run), objective_mean, n_iter
         (mean), n_runs), ``consensus`` (str(rank) -> samples x samples consensus matrix),
@@ -195,7 +207,9 @@ def nmf(
         n_spectra_kept, objective, objective_mean, n_iter, n_runs), ``clusters``, ``basis`` and
         ``coefficients`` per rank as above (consensus programs and usages), ``spectra_density``
         and ``spectra_labels`` (str(rank) -> local density and program of each run's spectra,
-        -1 for outliers).
+        -1 for outliers), and with ``keep_spectra`` ``spectra`` (str(rank) -> runs x k x fitted
+        genes); no ``best_run`` (the workflow does not merge a component survey's runs), so
+        :func:`bionmf.tl.convergence` needs ``runs=``. The ``obs['nmf_usage_<a>']`` columns as above; no silhouette column.
     """
     n_jobs = resolve_n_jobs(n_jobs)
     options = SurveyOptions(ranks=ranks, n_runs=n_runs, consensus=consensus, rank_rule=rank_rule,
@@ -209,12 +223,16 @@ def nmf(
     if verbose:
         logger.info("NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s, %s consensus",
                     X.shape[0], X.shape[1], list(survey.ranks), n_runs, survey.solver.algorithm, survey.kind.name)
-    runs, summaries, null = [], [], []
+    if keep_spectra and not survey.kind.keeps_spectra:
+        raise ValueError(f"keep_spectra=True applies to consensus='components' (this survey: {survey.kind.name!r})")
+    runs, summaries, null, spectra = [], [], [], {}
     start = time.perf_counter()
     total = len(survey.ranks) * n_runs * (1 + survey.options.n_permutations)
     with run_progress(total, verbose=verbose) as progress, \
             solver_threads(n_jobs, uses_blas=survey.solver.algorithm != "brunet") as threads:
         for i, rank_runs in enumerate(survey.factorize_ranks(n_jobs=threads, progress=progress), start=1):
+            if keep_spectra:
+                spectra[str(rank_runs.rank)] = rank_runs.spectra
             merged, summary = survey.summarize(rank_runs)
             runs.append(merged)
             summaries.append(summary)
@@ -242,4 +260,6 @@ def nmf(
     adata = adata.copy() if copy else adata
     survey.write(adata, runs, summaries, choice=choice, null=null, crossval=held_out, classes=classes,
                  key_added=key_added)
+    if keep_spectra:
+        adata.uns[key_added]["spectra"] = spectra
     return adata if copy else None

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from .._matrix import get_matrix
 from ..core import METRIC_COLUMNS, ConsensusKind, RankRuns, RankSummary
 from ..core.linalg import refit_loadings
+from ._confidence import consensus_silhouettes
 
 
 def write_survey(
@@ -59,8 +60,23 @@ def write_survey(
         metrics = metrics.join(extra_metrics)
     if crossval_runs is not None:
         extra["crossval"] = crossval_runs
+    if kind.writes_best_run:  # the runs of every rank are here (the workflow merges them for this kind only)
+        extra["best_run"] = {str(k): int(runs[k].best_run) for k in summaries}
     chosen = int(choice["rank"])
+    chosen_summary = summaries[chosen]
+    silhouette = None
+    if kind.has_consensus_matrix:
+        silhouette = consensus_silhouettes(chosen_summary.consensus, chosen_summary.clusters,
+                                           chosen_summary.subsample)
 
+    # obs columns of the chosen rank: usages for sc.pl.umap(color=...), the consensus silhouette;
+    # a previous survey's under this key go first, so a smaller rank leaves no stale columns
+    stale = [c for c in adata.obs.columns if c.startswith(f"{key_added}_usage_") or c == f"{key_added}_silhouette"]
+    adata.obs.drop(columns=stale, inplace=True)
+    for a in range(chosen):
+        adata.obs[f"{key_added}_usage_{a}"] = coefficients[str(chosen)][:, a]
+    if silhouette is not None:
+        adata.obs[f"{key_added}_silhouette"] = silhouette
     adata.obsm[f"X_{key_added}"] = coefficients[str(chosen)]
     adata.varm[key_added] = basis[str(chosen)]
     adata.obs[f"{key_added}_cluster"] = pd.Categorical(

@@ -97,6 +97,40 @@ class Survey:
         if o.crossval is not None:
             self.params.update(crossval=o.crossval, crossval_runs=int(o.crossval_runs))
 
+    @classmethod
+    def from_record(cls, adata: ad.AnnData, key: str = "nmf", *, use_genes: str | np.ndarray | None = None,
+                    verbose: bool = False, **changes) -> Survey:
+        """The survey that wrote ``uns[key]``, rebuilt from its ``params`` on the same data: the same
+        matrix, genes, options and seeds, so its stages compute the same runs again (a run's trace,
+        another density threshold). ``changes`` replace :class:`~bionmf.core.SurveyOptions` fields.
+
+        ``use_genes``: the genes the survey fitted when it was given a boolean mask, which the
+        record does not keep (it keeps a ``var`` column name, or that all genes were used).
+        """
+        from .._survey_record import survey_record
+
+        params = survey_record(adata, key).get("params", {})
+        solver_fields = [f.name for f in dataclasses.fields(SolverOptions)]
+        needed = ["ranks", "n_runs", "random_state", "layer", "use_genes", "consensus", "algorithm"]
+        missing = [f for f in needed if f not in params]
+        if missing:
+            raise ValueError(f"uns[{key!r}]['params'] lacks {missing}; it does not record how the survey ran")
+        if use_genes is None:
+            if params["use_genes"] == "mask":
+                raise ValueError(f"uns[{key!r}] was fitted on a gene mask it does not record; pass the same "
+                                 "mask as use_genes=")
+            # 'all' is recorded as such: a var['nmf_use'] added since must not narrow it
+            use_genes = np.ones(adata.n_vars, dtype=bool) if params["use_genes"] == "all" else params["use_genes"]
+        fields = {f.name for f in dataclasses.fields(SurveyOptions)}
+        options = SurveyOptions(**{**{f: params[f] for f in fields if f in params}, **changes})
+        survey = cls(adata, options=options, solver={f: params[f] for f in solver_fields if f in params},
+                     layer=None if params["layer"] == "X" else params["layer"], use_genes=use_genes, verbose=verbose)
+        n_used = params.get("n_genes_used")
+        if n_used is not None and int(survey.genes.sum()) != int(n_used):
+            raise ValueError(f"{int(survey.genes.sum())} genes selected but uns[{key!r}] was fitted on {n_used}; "
+                             "adata changed since the survey, or pass use_genes=")
+        return survey
+
     @property
     def ranks(self) -> tuple[int, ...]:
         return self.options.ranks

@@ -6,6 +6,7 @@
 - :mod:`~bionmf.workflow.resources`: runs per job, threads, memory and runtime requests,
 - :mod:`~bionmf.workflow.plots`: the plots saved to files,
 - :mod:`~bionmf.workflow.projection`: data sets projected onto another's programs (``project_onto``).
+- :mod:`~bionmf.workflow.outputs`: GenePattern cluster files, program gene tables, convergence traces.
 
 Needs the ``workflow`` extra (snakemake, jsonschema) only to run the workflow itself.
 """
@@ -28,6 +29,14 @@ from .jobs import (
     write_json,
     write_tsv,
 )
+from .outputs import (
+    PROGRAM_GENE_TABLES,
+    best_runs,
+    genepattern_files,
+    write_convergence,
+    write_genepattern_files,
+    write_program_genes,
+)
 from .plots import SURVEY_PLOTS, plot_consensus, plot_consensus_grid, plot_survey
 from .projection import (
     PROJECT_ONTO,
@@ -43,8 +52,10 @@ from .resources import job_resources, job_threads, run_chunks
 __all__ = [
     "BUNDLED_PREFIX",
     "PROJECT_ONTO",
+    "PROGRAM_GENE_TABLES",
     "SURVEY_KEYS",
     "SURVEY_PLOTS",
+    "best_runs",
     "check_config",
     "check_projections",
     "cluster_table",
@@ -54,6 +65,7 @@ __all__ = [
     "dataset_files",
     "dataset_kind",
     "job_classes",
+    "genepattern_files",
     "job_log",
     "job_resources",
     "job_survey",
@@ -78,6 +90,9 @@ __all__ = [
     "surveyed_datasets",
     "usage_table",
     "validate_config",
+    "write_convergence",
+    "write_genepattern_files",
     "write_json",
+    "write_program_genes",
     "write_tsv",
 ]

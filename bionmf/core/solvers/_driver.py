@@ -77,6 +77,7 @@ def factorize_batch(
     *,
     threads: bool = True,
     on_finish: Callable[[int], None] | None = None,
+    trace: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> BatchResult:
     """Run one NMF per seed at ``rank`` on X (samples x genes, V = X^T), all runs advancing together.
 
@@ -89,6 +90,11 @@ def factorize_batch(
     :func:`runs_alone` holds.
 
     ``on_finish(n)``, when given, is called as ``n`` runs leave the batch (to count progress).
+
+    ``trace``, when given, is called as ``trace(iteration, active, objective)`` with the loss of
+    every active run at the start (iteration 0) and at every check, before the stopping rule
+    drops the runs that stop there (:mod:`bionmf.core.convergence`). It costs one objective per
+    check and steps the runs from Python between checks (the same numbers as the compiled loop).
     """
     if not threads and not runs_alone(options):
         raise ValueError(
@@ -120,7 +126,9 @@ def factorize_batch(
     first_violation = np.full(b, np.nan)
     active = np.arange(b)
     done_iter = 0
-    if runs_alone(options):
+    if trace is not None:
+        trace(0, active, objective(X, Wt, H, active, options.loss, x_norm2))
+    if runs_alone(options) and trace is None:
         # the whole loop below, compiled: each thread carries its runs to the end
         n_iter, converged = kl_until_stable(
             X, Wt, H, max_iter=options.max_iter, check_interval=options.check_interval,
@@ -136,6 +144,8 @@ def factorize_batch(
             first_violation[active] = violation[0]
         done_iter += steps
         n_iter[active] = done_iter
+        if trace is not None:
+            trace(done_iter, active, objective(X, Wt, H, active, options.loss, x_norm2))
         if options.stop == "connectivity":
             new_labels = H[active].argmax(axis=1)
             unchanged = (new_labels == labels[active]).all(axis=1)
