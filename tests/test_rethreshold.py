@@ -76,8 +76,9 @@ def test_core_rethreshold_keeps_every_spectrum_at_two(data):
     assert np.allclose(out.programs.sum(axis=1), 1.0)
     total = out.usages.sum(axis=0)
     assert np.all(np.diff(total) <= 0)  # program 0 is the most used
-    with pytest.raises(ValueError, match="only .* spectra pass density_threshold=0.0001"):
-        rethreshold(X, rr.spectra, density_threshold=1e-4)
+    # the runs of this easy case agree to densities of 3e-5 and more: a threshold below drops all
+    with pytest.raises(ValueError, match="only .* spectra pass density_threshold=1e-06"):
+        rethreshold(X, rr.spectra, density_threshold=1e-6)
     with pytest.raises(ValueError, match="the spectra cover 200 genes but X has 10"):
         rethreshold(X[:, :10], rr.spectra, density_threshold=0.5)
 
