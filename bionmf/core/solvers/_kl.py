@@ -190,25 +190,52 @@ def _sparse_batch(data, indices, indptr, Wt, H, active, n_steps, eps):
 
 
 @nb.njit(cache=True)
-def _assignment_unchanged(H, labels):
-    """Reassign every sample to its largest coefficient (first on ties, as argmax); say whether
-    any assignment changed."""
+def _connectivity_unchanged(H, labels, old_of, new_of):
+    """Assign every sample to its largest coefficient (the first on ties, as R's ``which.max``)
+    and say whether the connectivity matrix (which samples share a metagene) is the one of
+    ``labels``; ``labels`` becomes the new assignment.
+
+    Two assignments have the same connectivity when they differ only by a relabelling of the
+    metagenes, which is checked through the mapping between old and new labels in both
+    directions, without forming the samples x samples matrix. ``labels`` at -1 (no check yet)
+    never match, so the first check only sets the baseline, as in R's ``nmf.stop.connectivity``
+    (and Brunet's code), whose first connectivity is compared with a zero matrix.
+    """
     k, n = H.shape
+    old_of[:] = -1
+    new_of[:] = -1
     unchanged = True
     for j in range(n):
         best = 0
         for a in range(1, k):
             if H[a, j] > H[best, j]:
                 best = a
-        if best != labels[j]:
+        old = labels[j]
+        if old < 0:
             unchanged = False
-            labels[j] = best
+        elif unchanged:
+            if new_of[old] < 0 and old_of[best] < 0:
+                new_of[old] = best
+                old_of[best] = old
+            elif new_of[old] != best or old_of[best] != old:
+                unchanged = False
+        labels[j] = best
     return unchanged
 
 
 @nb.njit(cache=True)
 def _run_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps):
-    """One run to Brunet's connectivity rule: returns (iterations, converged)."""
+    """One run to Brunet's connectivity rule: returns (iterations, converged).
+
+    The rule of R's NMF (``nmf.stop.connectivity``, ``stopconv = n_stable``) and of Brunet's
+    MATLAB code: every ``check_interval`` iterations the connectivity is compared with the one at
+    the previous check; a run stops at the first check where it has been unchanged for more than
+    ``n_stable`` consecutive checks (41 for R's 40), counting from the first check, which sets the
+    baseline. ``labels`` must come in at -1.
+    """
+    k = H.shape[0]
+    old_of = np.empty(k, dtype=labels.dtype)
+    new_of = np.empty(k, dtype=labels.dtype)
     done = 0
     stable = 0
     while done < max_iter:
@@ -218,8 +245,8 @@ def _run_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, 
         else:
             _sparse_steps_one(data, indices, indptr, Wt, H, steps, eps)
         done += steps
-        stable = stable + 1 if _assignment_unchanged(H, labels) else 0
-        if stable >= n_stable:
+        stable = stable + 1 if _connectivity_unchanged(H, labels, old_of, new_of) else 0
+        if stable > n_stable:
             return done, True
     return done, False
 
@@ -311,6 +338,14 @@ def kl_divergence(X, Wt, H, active, *, threads: bool = True) -> np.ndarray:
     return out
 
 
+def connectivity_unchanged(H, labels) -> bool:
+    """Brunet's connectivity check of one run (see :func:`kl_until_stable`): whether the samples'
+    grouping by largest coefficient of ``H`` (k x samples) is that of ``labels``, which it then
+    overwrites; ``labels`` at -1 (before the first check) never match."""
+    k = H.shape[0]
+    return bool(_connectivity_unchanged(H, labels, np.empty(k, np.int64), np.empty(k, np.int64)))
+
+
 def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, threads: bool = True):
     """Run every run of a batch to Brunet's connectivity rule, in place; (n_iter, converged).
 
@@ -321,9 +356,7 @@ def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, thread
     without holding the GIL, for callers that keep several threads busy themselves.
     """
     b, k, n = H.shape
-    labels = np.empty((b, n), dtype=np.int64)
-    for r in range(b):
-        labels[r] = H[r].argmax(axis=0)
+    labels = np.full((b, n), -1, dtype=np.int64)
     n_iter = np.zeros(b, dtype=np.int64)
     converged = np.zeros(b, dtype=np.bool_)
     args = (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
