@@ -61,8 +61,8 @@ def survey(X64, ranks, runs, random_state, variant, n_stable=40):
             stop_at = n_stable - 1
         n_iter = np.zeros(runs, np.int64)
         converged = np.zeros(runs, bool)
-        _kl._batch_until_stable(X.ravel()[:0], _kl._EMPTY_I, _kl._EMPTY_I, X, True, Wt, H, labels,
-                                2000, 10, stop_at, dtype(eps), n_iter, converged)
+        _kl._dense_until_stable(X, Wt, H, labels, np.arange(runs), 2000, 10, stop_at, dtype(eps), n_iter,
+                                converged)
         acc = ConsensusAccumulator(n)
         for r in range(runs):
             acc.add(H[r].argmax(axis=0))

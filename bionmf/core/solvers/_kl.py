@@ -24,6 +24,8 @@ division by zero).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba as nb
 import numpy as np
 
@@ -223,89 +225,119 @@ def _connectivity_unchanged(H, labels, old_of, new_of):
     return unchanged
 
 
-@nb.njit(cache=True)
-def _run_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps):
-    """One run to Brunet's connectivity rule: returns (iterations, converged).
+@nb.njit(inline="always")
+def _stable_rule(labels, old_of, new_of, H, stable, n_stable):
+    """Brunet's connectivity rule after one check: the new count of unchanged checks and whether
+    the run stops.
 
     The rule of R's NMF (``nmf.stop.connectivity``, ``stopconv = n_stable``) and of Brunet's
     MATLAB code: every ``check_interval`` iterations the connectivity is compared with the one at
     the previous check; a run stops at the first check where it has been unchanged for more than
     ``n_stable`` consecutive checks (41 for R's 40), counting from the first check, which sets the
-    baseline. ``labels`` must come in at -1.
+    baseline (``labels`` come in at -1).
     """
-    k = H.shape[0]
-    old_of = np.empty(k, dtype=labels.dtype)
-    new_of = np.empty(k, dtype=labels.dtype)
-    done = 0
-    stable = 0
-    while done < max_iter:
-        steps = min(check_interval, max_iter - done)
-        if dense:
-            _dense_steps_one(X, Wt, H, steps, eps)
-        else:
-            _sparse_steps_one(data, indices, indptr, Wt, H, steps, eps)
-        done += steps
-        stable = stable + 1 if _connectivity_unchanged(H, labels, old_of, new_of) else 0
-        if stable > n_stable:
-            return done, True
-    return done, False
-
-
-@nb.njit(parallel=True, cache=True)
-def _batch_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps,
-                        n_iter, converged):
-    for r in nb.prange(Wt.shape[0]):
-        n_iter[r], converged[r] = _run_until_stable(
-            data, indices, indptr, X, dense, Wt[r], H[r], labels[r], max_iter, check_interval, n_stable, eps
-        )
+    stable = stable + 1 if _connectivity_unchanged(H, labels, old_of, new_of) else 0
+    return stable, stable > n_stable
 
 
 @nb.njit(nogil=True, cache=True)
-def _batch_until_stable_serial(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable,
-                               eps, n_iter, converged):
-    for r in range(Wt.shape[0]):
-        n_iter[r], converged[r] = _run_until_stable(
-            data, indices, indptr, X, dense, Wt[r], H[r], labels[r], max_iter, check_interval, n_stable, eps
-        )
+def _dense_until_stable(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps, n_iter, converged):
+    """Runs ``runs`` of a batch, one after the other, to Brunet's connectivity rule (dense X)."""
+    k = H.shape[1]
+    old_of = np.empty(k, dtype=labels.dtype)
+    new_of = np.empty(k, dtype=labels.dtype)
+    for r in runs:
+        done = 0
+        stable = 0
+        while done < max_iter:
+            steps = min(check_interval, max_iter - done)
+            _dense_steps_one(X, Wt[r], H[r], steps, eps)
+            done += steps
+            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)
+            if stop:
+                converged[r] = True
+                break
+        n_iter[r] = done
+
+
+@nb.njit(nogil=True, cache=True)
+def _sparse_until_stable(data, indices, indptr, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,
+                         n_iter, converged):
+    """As :func:`_dense_until_stable`, for X in CSR form."""
+    k = H.shape[1]
+    old_of = np.empty(k, dtype=labels.dtype)
+    new_of = np.empty(k, dtype=labels.dtype)
+    for r in runs:
+        done = 0
+        stable = 0
+        while done < max_iter:
+            steps = min(check_interval, max_iter - done)
+            _sparse_steps_one(data, indices, indptr, Wt[r], H[r], steps, eps)
+            done += steps
+            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)
+            if stop:
+                converged[r] = True
+                break
+        n_iter[r] = done
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
-def _divergence_one(data, indices, indptr, dense, X, Wt, H):
-    k = Wt.shape[0]
-    # sum(WH) once; then each stored entry adds x log(x / wh) - x
-    total = 0.0
-    for a in range(k):
-        total += Wt[a].sum() * H[a].sum()
-    n = X.shape[0] if dense else indptr.shape[0] - 1
-    for j in range(n):
-        if dense:
-            lo, hi = 0, X.shape[1]
-        else:
-            lo, hi = indptr[j], indptr[j + 1]
-        for p in range(lo, hi):
-            g = p if dense else indices[p]
-            x = X[j, p] if dense else data[p]
-            wh = 0.0
-            for a in range(k):
-                wh += Wt[a, g] * H[a, j]
-            total -= x
-            if x > 0:
-                total += x * np.log(x / wh)
+def _divergence_entry(x, Wt, H, g, j, total):
+    wh = 0.0
+    for a in range(Wt.shape[0]):
+        wh += Wt[a, g] * H[a, j]
+    total -= x
+    if x > 0:
+        total += x * np.log(x / wh)
     return total
 
 
-@nb.njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
-def _divergence(data, indices, indptr, dense, X, Wt, H, active, out):
-    for t in nb.prange(active.shape[0]):
-        r = active[t]
-        out[t] = _divergence_one(data, indices, indptr, dense, X, Wt[r], H[r])
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _total_wh(Wt, H):
+    # sum(WH) once; then each stored entry adds x log(x / wh) - x
+    total = 0.0
+    for a in range(Wt.shape[0]):
+        total += Wt[a].sum() * H[a].sum()
+    return total
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def _divergence_serial(data, indices, indptr, dense, X, Wt, H, active, out):
-    for t in range(active.shape[0]):
+def _dense_divergence(X, Wt, H, active, positions, out):
+    n, m = X.shape
+    for t in positions:
         r = active[t]
-        out[t] = _divergence_one(data, indices, indptr, dense, X, Wt[r], H[r])
+        total = _total_wh(Wt[r], H[r])
+        for j in range(n):
+            for g in range(m):
+                total = _divergence_entry(X[j, g], Wt[r], H[r], g, j, total)
+        out[t] = total
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def _sparse_divergence(data, indices, indptr, Wt, H, active, positions, out):
+    n = indptr.shape[0] - 1
+    for t in positions:
+        r = active[t]
+        total = _total_wh(Wt[r], H[r])
+        for j in range(n):
+            for p in range(indptr[j], indptr[j + 1]):
+                total = _divergence_entry(data[p], Wt[r], H[r], indices[p], j, total)
+        out[t] = total
+
+
+def _spread(kernel, runs: np.ndarray, threads: bool) -> None:
+    """``kernel(part)`` over the runs (or positions), split among numba's thread count of Python
+    threads (the kernels release the GIL) or on the calling thread alone; each run is computed by one thread
+    from start to end, so the numbers do not depend on the split."""
+    n_threads = min(nb.get_num_threads(), runs.size) if threads else 1
+    if n_threads <= 1:
+        if runs.size:
+            kernel(runs)
+        return
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        # runs dealt round-robin: runs of one batch cost about the same
+        for future in [pool.submit(kernel, runs[t::n_threads]) for t in range(n_threads)]:
+            future.result()
 
 
 def kl_steps(X, Wt, H, active, n_steps, eps):
@@ -320,21 +352,20 @@ def kl_steps(X, Wt, H, active, n_steps, eps):
         _sparse_batch(X.data, X.indices, X.indptr, Wt, H, active, n_steps, eps)
 
 
-_EMPTY_I = np.empty(0, dtype=np.int32)
-
-
 def kl_divergence(X, Wt, H, active, *, threads: bool = True) -> np.ndarray:
     """Generalized KL divergence D(X^T || W H) of each active run, accumulated in float64.
 
     ``threads=False`` computes on the calling thread alone, without holding the GIL.
     """
+    active = np.asarray(active, dtype=np.int64)
     out = np.empty(active.shape[0], dtype=np.float64)
-    kernel = _divergence if threads else _divergence_serial
     if isinstance(X, np.ndarray):
-        kernel(X.ravel()[:0], _EMPTY_I, _EMPTY_I, True, X, Wt, H, active, out)
+        def kernel(positions):
+            _dense_divergence(X, Wt, H, active, positions, out)
     else:
-        dummy = np.empty((0, 0), dtype=X.dtype)
-        kernel(X.data, X.indices, X.indptr, False, dummy, Wt, H, active, out)
+        def kernel(positions):
+            _sparse_divergence(X.data, X.indices, X.indptr, Wt, H, active, positions, out)
+    _spread(kernel, np.arange(active.shape[0], dtype=np.int64), threads)
     return out
 
 
@@ -350,20 +381,22 @@ def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, thread
     """Run every run of a batch to Brunet's connectivity rule, in place; (n_iter, converged).
 
     The same iterations and checks as stepping ``check_interval`` iterations at a time and checking
-    the assignments between calls (so the same numbers), but each thread carries its runs to the
+    the connectivity between calls (so the same numbers), but each thread carries its runs to the
     end without waiting for the others at every check: on a busy machine those waits cost more
-    than the checks. ``threads=False`` runs them one after the other on the calling thread,
-    without holding the GIL, for callers that keep several threads busy themselves.
+    than the checks. ``threads=True`` spreads the runs over numba's thread count of threads;
+    ``threads=False`` runs them one after the other on the calling thread, without holding the
+    GIL, for callers that keep several threads busy themselves.
     """
     b, k, n = H.shape
     labels = np.full((b, n), -1, dtype=np.int64)
     n_iter = np.zeros(b, dtype=np.int64)
     converged = np.zeros(b, dtype=np.bool_)
     args = (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
-    kernel = _batch_until_stable if threads else _batch_until_stable_serial
     if isinstance(X, np.ndarray):
-        kernel(X.ravel()[:0], _EMPTY_I, _EMPTY_I, X, True, Wt, H, labels, *args)
+        def kernel(runs):
+            _dense_until_stable(X, Wt, H, labels, runs, *args)
     else:
-        dummy = np.empty((0, 0), dtype=X.dtype)
-        kernel(X.data, X.indices, X.indptr, dummy, False, Wt, H, labels, *args)
+        def kernel(runs):
+            _sparse_until_stable(X.data, X.indices, X.indptr, Wt, H, labels, runs, *args)
+    _spread(kernel, np.arange(b, dtype=np.int64), threads)
     return n_iter, converged
