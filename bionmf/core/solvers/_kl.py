@@ -34,10 +34,12 @@ The kernels take X in AnnData orientation (samples x genes, C order or CSR) and 
 vectorized. They fuse the product WH, the quotient and the numerators in one pass per sample, so no
 genes x samples temporary is made; on a sparse X the quotient vanishes where X is zero and only
 stored entries are visited. Each run is advanced by one thread on its own, which makes a run's
-result independent of the batch it was computed in. The time goes to the two divisions per matrix
-entry and iteration (V / WH before the H update and again, with the new H, before the W update),
-which no reordering removes: fusing the two passes over the samples into one gave bitwise the same
-numbers in the same time (``benchmarks/kl_kernel.py``). ``error_model="numpy"`` lets the divisions
+result independent of the batch it was computed in. Fusing the H-update pass and the W-numerator
+pass over the samples into one gave bitwise the same numbers in the same time
+(``benchmarks/kl_kernel.py``): the loads of ``Wt``, ``q`` and the W numerators, which do not fit
+in L1 together, cost more than those of X; the two divisions per entry cost about a third of a
+float32 iteration at k = 2 (a reciprocal estimate with Newton steps was twice as slow as the
+division itself). ``error_model="numpy"`` lets the divisions
 vectorize (the default Python error model branches on division by zero).
 
 The entry points that a survey uses are compiled on first use only, dense and sparse apart and
