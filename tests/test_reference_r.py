@@ -12,7 +12,7 @@ per rank, seeds 1-3 or 1-5) in ``tests/reference/r_<name>_metrics.tsv`` and
 (R takes about 1.5 CPU s per run: 4 min per seed and data set for Golub and medulloblastoma.)
 The ranks that move most between seeds have more R seeds, surveyed alone (``--ranks=K
 --seeds=...`` into another folder) and their metrics rows appended to the same file: Golub rank 4
-seeds 3-5 and rank 5 seeds 3-6, medulloblastoma rank 5 seeds 4-6.
+seeds 3-5 and rank 5 seeds 3-6, medulloblastoma rank 5 seeds 4-7.
 Here bionmf runs the same surveys at its defaults with a few seeds and is held to:
 
 - every rank's cophenetic correlation and dispersion: the mean over bionmf's seeds lies within
