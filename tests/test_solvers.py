@@ -82,7 +82,8 @@ def test_connectivity_rule_stops_after_n_stable_unchanged_checks():
     result = factorize_batch(X, 3, seeds(3, range(4)), opt)
     assert result.converged.all()
     assert (result.n_iter % 10 == 0).all()
-    assert (result.n_iter >= 50).all() and (result.n_iter < 2000).all()
+    # a first check that sets the baseline, then more than 5 unchanged ones (R's rule)
+    assert (result.n_iter >= 70).all() and (result.n_iter < 2000).all()
     capped = factorize_batch(X, 3, seeds(3, range(4)), SolverOptions(algorithm="brunet", max_iter=30))
     assert (capped.n_iter == 30).all() and not capped.converged.any()
 

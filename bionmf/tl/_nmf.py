@@ -99,21 +99,23 @@ def nmf(
     solver
         How each run is computed: a :class:`bionmf.core.solvers.SolverOptions`, or a mapping of
         its fields (``stop``, ``max_iter``, ``check_interval``, ``n_stable``, ``tol``, ``dtype``,
-        ``init``, ``batch_size``; None: every default). The stopping rule for ``brunet`` and
-        ``lee`` is Brunet's connectivity rule: stop when the sample assignment has not changed
-        for ``n_stable`` = 20 checks made every ``check_interval`` = 10 iterations, at most
-        ``max_iter`` = 2000 iterations. Brunet et al. (2004) and the R package NMF wait 40 checks
-        (``n_stable=40``); 20 reaches the same consensus clusters on Golub with 37 % fewer
-        iterations. For ``hals``: a relative objective change below ``tol`` (default 1e-5)
-        between checks; ``stop="gradient"`` instead stops once the projected gradient is below
-        ``tol`` (default 1e-4) times the first iteration's (scikit-learn's rule, which cNMF uses;
-        more iterations: 1.3x on pbmc3k, 6x on 20,000 simulated cells). ``dtype``:
-        ``"float32"`` (default) or ``"float64"`` arithmetic. ``init``: random starts, ``"max"``
-        (entries uniform on (0, max X), as the R package NMF seeds; default for ``brunet`` and
-        ``lee``) or ``"mean"`` (entries sqrt(mean X / k) |N(0, 1)|, as scikit-learn and cNMF
-        seed; default for ``hals``); ``algorithm="hals", solver={"init": "mean", "stop":
-        "gradient"}`` factorizes as cNMF does. ``batch_size``: runs advanced together (default:
-        all runs of a rank); results do not depend on it.
+        ``init``, ``batch_size``, ``inner_sweeps``; None: every default). The stopping rule for
+        ``brunet`` and ``lee`` is Brunet's connectivity rule as the R package NMF and Brunet's
+        code run it: every ``check_interval`` = 10 iterations the sample grouping is compared
+        with the previous check's; a run stops once it has stayed the same for more than
+        ``n_stable`` = 40 checks in a row, at most ``max_iter`` = 2000 iterations.
+        ``n_stable=20`` is about 35 % faster and gives the same clusters, but can change the rank
+        the metrics pick (``benchmarks/README.md``). For ``hals`` (the component consensus's
+        default): cNMF's rule, stop once the projected gradient is below ``tol`` (default 1e-4)
+        times the first iteration's (scikit-learn's coordinate descent, which cNMF runs);
+        ``stop="objective"`` instead stops at a relative objective change below ``tol`` (default
+        1e-5) between checks. ``dtype``: ``"float32"`` (default) or ``"float64"`` arithmetic.
+        ``init``: random starts, ``"max"`` (entries uniform on (0, max X), as the R package NMF
+        seeds; default for ``brunet`` and ``lee``) or ``"mean"`` (entries
+        ``sqrt(mean X / k) |N(0, 1)|``, as scikit-learn and cNMF seed; default for ``hals``).
+        ``batch_size``: runs advanced together (default: all runs of a rank); results do not
+        depend on it. ``inner_sweeps``: accelerated HALS, a measured speed option
+        (:class:`~bionmf.core.solvers.SolverOptions`).
     n_jobs
         Threads (default: all cores).
     crossval

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from ..seeding import init_scale, random_init
 from .frobenius import hals_steps, lee_steps
-from .brunet import kl_divergence, kl_steps, kl_until_stable
+from .brunet import connectivity_unchanged, kl_divergence, kl_steps, kl_until_stable
 from ._options import SolverOptions
 from ._products import frobenius_residual, squared_norm
 
@@ -111,7 +111,10 @@ def factorize_batch(
         W0, H0 = random_init(seed, m, n, rank, scale, dtype, options.init)
         Wt[r], H[r] = W0.T, H0
 
-    eps = dtype(np.finfo(dtype).eps)
+    # Brunet's solver floors at double precision's epsilon in either precision, as R's NMF and
+    # Brunet's code do (float32 holds 2.2e-16 as a normal number); a floor at float32's epsilon
+    # (1.2e-7) lets vanished entries regrow sooner and moved Golub's rank-5 cophenetic away from R's
+    eps = dtype(np.finfo(np.float64).eps if options.algorithm == "brunet" else np.finfo(dtype).eps)
     step = _STEPS[options.algorithm]
     if options.stop == "gradient":
         step = partial(step, gradient=True)
@@ -121,7 +124,7 @@ def factorize_batch(
     n_iter = np.zeros(b, dtype=np.int64)
     converged = np.zeros(b, dtype=bool)
     stable = np.zeros(b, dtype=np.int64)
-    labels = H.argmax(axis=1)
+    labels = np.full((b, n), -1, dtype=np.int64)  # no check yet: the first one sets the baseline
     last_obj = np.full(b, np.inf)
     first_violation = np.full(b, np.nan)
     active = np.arange(b)
@@ -147,11 +150,9 @@ def factorize_batch(
         if trace is not None:
             trace(done_iter, active, objective(X, Wt, H, active, options.loss, x_norm2))
         if options.stop == "connectivity":
-            new_labels = H[active].argmax(axis=1)
-            unchanged = (new_labels == labels[active]).all(axis=1)
+            unchanged = np.array([connectivity_unchanged(H[r], labels[r]) for r in active], dtype=bool)
             stable[active] = np.where(unchanged, stable[active] + 1, 0)
-            labels[active] = new_labels
-            finished = stable[active] >= options.n_stable
+            finished = stable[active] > options.n_stable
         elif options.stop == "gradient":
             finished = violation[-1] <= options.tol * first_violation[active]
         else:
