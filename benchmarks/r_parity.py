@@ -31,7 +31,7 @@ from brunet_data import load  # noqa: E402
 from bionmf.core.consensus import ConsensusAccumulator  # noqa: E402
 from bionmf.core.metrics import cophenetic_correlation, dispersion  # noqa: E402
 from bionmf.core.seeding import init_scale, random_init, run_seed  # noqa: E402
-from bionmf.core.solvers import _kl  # noqa: E402
+from bionmf.core.solvers import brunet as _kl  # noqa: E402
 
 VARIANTS = {  # dtype, floor, rule ('r': baseline first check, > n_stable; 'old': start labels, >=)
     "r": (np.float64, np.finfo(np.float64).eps, "r"),

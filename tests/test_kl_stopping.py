@@ -82,7 +82,7 @@ def test_compiled_rule_equals_stepped_loop(sparse, dtype, max_iter):
 
 
 def test_first_check_sets_the_baseline_and_relabelling_is_no_change():
-    from bionmf.core.solvers._kl import connectivity_unchanged
+    from bionmf.core.solvers.brunet import connectivity_unchanged
 
     rng = np.random.default_rng(0)
     H = rng.random((3, 12))
