@@ -127,7 +127,7 @@ def nmf(
         ``"float32"`` (default) or ``"float64"`` arithmetic.
     init
         Random starts: ``"max"`` (entries uniform on (0, max X), as the R package NMF seeds;
-        default for ``brunet`` and ``lee``) or ``"mean"`` (entries sqrt(mean X / k) |N(0, 1)|,
+        default for ``brunet`` and ``lee``) or ``"mean"`` (entries sqrt(mean X / k) ``|N(0, 1)|``,
         as scikit-learn and cNMF seed; default for ``hals``).
         ``algorithm="hals", init="mean", stop="gradient"`` factorizes as cNMF does.
     batch_size
@@ -154,7 +154,7 @@ def nmf(
     ``varm['nmf']``
         genes x k metagene loadings (W) at the chosen rank; zero for genes not fitted.
     ``obs['nmf_cluster']``
-        consensus cluster of each sample at the chosen rank (categorical ``'0'``..``'k-1'``;
+        consensus cluster of each sample at the chosen rank (categorical ``'0'`` to ``'k-1'``;
         cluster a is matched to metagene a).
     ``uns['nmf']``
         ``params`` (every option), ``rank`` (chosen), ``rank_rules`` (rank each rule picks),
@@ -178,7 +178,7 @@ def nmf(
         genes x k program loadings: the consensus programs (each summing to 1 over the fitted
         genes) and, for genes outside the fit, their least-squares fit on the usages.
     ``obs['nmf_cluster']``
-        program of largest usage per sample (categorical ``'0'``..``'k-1'``).
+        program of largest usage per sample (categorical ``'0'`` to ``'k-1'``).
     ``uns['nmf']``
         ``params``, ``rank``, ``rank_rules``, ``metrics`` (DataFrame indexed by rank: stability
         (silhouette of the spectra clustering), error (||X - usages programs||^2), evar,
