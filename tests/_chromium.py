@@ -35,6 +35,7 @@ class Browser:
 
     def __init__(self, executable: str, *, width: int = 1400, height: int = 1000, timeout: float = 60):
         self.timeout = timeout
+        self.width, self.height = width, height
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
         commands_read, commands_write = os.pipe()
         replies_read, replies_write = os.pipe()
@@ -86,6 +87,9 @@ class Browser:
         self._session = self.command("Target.attachToTarget", browser_level=True, targetId=target,
                                      flatten=True)["sessionId"]
         self.command("Page.enable")
+        # the page's viewport exactly (the window size also counts the hidden browser frame)
+        self.command("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
+                     deviceScaleFactor=1, mobile=False)
         self.command("Page.navigate", url=url)
 
     def evaluate(self, expression: str):
