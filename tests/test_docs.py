@@ -3,6 +3,7 @@ executed, an API page for every public function."""
 
 from __future__ import annotations
 
+import html as html_module
 import importlib
 import re
 import subprocess
@@ -58,5 +59,13 @@ def test_tutorials_were_executed_with_figures(html):
 
 
 def test_the_module_snippet_is_the_tested_one(html):
-    page = (html / "tutorials" / "workflow.html").read_text()
-    assert "use rule" in page and "bionmf_all" in page
+    # the literalinclude of docs/snippets/module, which tests/test_module.py runs
+    text = html_text((html / "tutorials" / "workflow.html").read_text())
+    snippet = (REPO / "docs" / "snippets" / "module" / "Snakefile").read_text()
+    for line in ("use rule * from bionmf as bionmf_*", "rules.bionmf_all.input,", 'config["bionmf"]'):
+        assert line in snippet and line in text, line
+
+
+def html_text(page: str) -> str:
+    """The text of an HTML page, tags removed and entities decoded."""
+    return html_module.unescape(re.sub(r"<[^>]+>", "", page))
