@@ -32,7 +32,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
-    "sphinx.ext.mathjax",
     "myst_nb",
 ]
 
@@ -40,7 +39,7 @@ extensions = [
 root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "jupyter_execute"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
-myst_enable_extensions = ["colon_fence", "dollarmath", "deflist"]
+myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # --- API reference ------------------------------------------------------------------------------
@@ -63,8 +62,6 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_param = True
 
-# MathJax is loaded by the reader's browser, never at build time.
-mathjax_path = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
 
 # A broken cross-reference to bionmf is an error (with -W); names of other libraries are left
 # as text because no inventory of theirs is fetched.
