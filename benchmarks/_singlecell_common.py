@@ -123,7 +123,7 @@ def run_bionmf(counts_path: Path, genes, ranks, n_runs: int, *, seed: int, n_job
     use = use[keep]
     adata.layers["scaled"] = scale_genes(adata.X)
     bionmf.tl.nmf(adata, ranks=list(ranks), n_runs=n_runs, algorithm="hals", consensus="components",
-                  layer="scaled", use_genes=use, random_state=seed, n_jobs=n_jobs, dtype=dtype, verbose=False, **options)
+                  layer="scaled", use_genes=use, random_state=seed, n_jobs=n_jobs, solver={"dtype": dtype, **options}, verbose=False)
     total = time.perf_counter() - start
     return {"times": {"read": t_read, "total": total}, "adata": adata}
 

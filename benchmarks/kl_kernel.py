@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 import bionmf
 from bionmf.core.seeding import random_init, run_seed
-from bionmf.core.solvers import _kl
+from bionmf.core.solvers import brunet as _kl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,6 +41,10 @@ def load_kernel(rev: str | None, directory: Path, name: str):
         source = Path(_kl.__file__).read_text()
     else:
         source = subprocess.run(
+            # the kernels' file was _kl.py before it was named after the algorithm
+            ["git", "-C", str(REPO), "show", f"{rev}:bionmf/core/solvers/brunet.py"],
+            capture_output=True, text=True,
+        ).stdout or subprocess.run(
             ["git", "-C", str(REPO), "show", f"{rev}:bionmf/core/solvers/_kl.py"],
             check=True, capture_output=True, text=True,
         ).stdout

@@ -72,7 +72,7 @@ def main() -> None:
     ranks = list(range(args.ranks[0], args.ranks[1] + 1))
     seeds = list(range(args.seeds))
     adata = bionmf.datasets.golub()
-    bionmf.tl.nmf(adata, ranks=[2], n_runs=2, max_iter=20, verbose=False, copy=True)  # compile
+    bionmf.tl.nmf(adata, ranks=[2], n_runs=2, solver={"max_iter": 20}, verbose=False, copy=True)  # compile
 
     surveys: dict[str, dict[int, tuple]] = {}
     for name, options in rules(args.n_stable, args.tols).items():
@@ -80,7 +80,7 @@ def main() -> None:
         for seed in seeds:
             start, cpu = time.perf_counter(), time.process_time()
             result = bionmf.tl.nmf(adata, ranks=ranks, n_runs=args.runs, n_jobs=args.n_jobs, random_state=seed,
-                                   verbose=False, copy=True, **options)
+                                   verbose=False, copy=True, solver=options)
             surveys[name][seed] = (result.uns["nmf"], time.perf_counter() - start, time.process_time() - cpu)
             print(f"{name}, random_state {seed}: {surveys[name][seed][1]:.1f} s wall, "
                   f"{surveys[name][seed][2]:.1f} s CPU", flush=True)

@@ -14,27 +14,26 @@ RANKS = sorted(set(config["ranks"]))
 CHUNKS = wf.run_chunks(config["n_runs"], config["runs_per_job"])
 PERMUTATIONS = list(range(config["n_permutations"]))
 SHAPES = {name: wf.data_shape(spec) for name, spec in DATASETS.items()}
-# samples or components per data set (consensus: auto decides on the input file's samples); it
-# decides which rules a data set needs
-MODES = {name: wf.consensus_mode(config, SHAPES[name]) for name in DATASETS}
+# The consensus kind of each data set (bionmf.core.ConsensusKind), decided once here on the input
+# file's samples (consensus: auto) because it decides which rules a data set needs; every job of
+# the data set gets the resolved kind's name.
+KINDS = {name: wf.dataset_kind(config, SHAPES[name]) for name in DATASETS}
 # The config entries each rule's results depend on, as params: Snakemake reruns a job when they
 # change, and only then (factorize jobs of unchanged ranks and run ranges are kept).
 SOLVER = {key: config[key] for key in ("algorithm", "random_state", "solver")}
-SURVEY = {
-    key: config[key]
-    for key in (
-        "ranks",
-        "n_runs",
-        "n_permutations",
-        "algorithm",
-        "random_state",
-        "solver",
-        "rank_rule",
-        "key_added",
-        "consensus",
-        "density_threshold",
-    )
-}
+SURVEY = {key: config[key] for key in (*wf.SURVEY_KEYS, "algorithm", "solver")}
+
+
+def job_params(**keys):
+    """The survey params of a job: the resolved consensus kind of its data set, its rank (when it
+    has one), and ``keys``."""
+
+    def params(wildcards):
+        ranks = [int(wildcards.rank)] if "rank" in wildcards.keys() else RANKS
+        return {**keys, "ranks": ranks, "consensus": KINDS[wildcards.dataset].name}
+
+    return params
+
 
 
 wildcard_constraints:
@@ -57,20 +56,16 @@ def chunk_files(wildcards):
     ]
 
 
-def keeps_spectra(wildcards):
-    """Whether a data set's runs keep their spectra (for the component consensus)."""
-    return MODES[wildcards.dataset] == "components"
-
-
 def rank_summaries(wildcards):
-    """Summary of every rank: the sample consensus's summary.npz or the component consensus's components.npz."""
-    name = "components.npz" if MODES[wildcards.dataset] == "components" else "summary.npz"
+    """Summary of every rank, in the file of the data set's consensus kind (summary.npz, components.npz)."""
+    name = KINDS[wildcards.dataset].summary_file
     return [f"results/{wildcards.dataset}/rank_{k}/{name}" for k in RANKS]
 
 
 def rank_runs(wildcards):
-    """Merged runs of every rank; the component consensus needs none (its summary holds the programs)."""
-    if MODES[wildcards.dataset] == "components":
+    """Merged runs of every rank where the kind writes the best run's factors (the sample
+    consensus); the component consensus needs none (its summary holds the programs)."""
+    if not KINDS[wildcards.dataset].writes_best_run:
         return []
     return [f"results/{wildcards.dataset}/rank_{k}/runs.npz" for k in RANKS]
 
@@ -158,7 +153,7 @@ def final_outputs():
         ]
         files += [f"{base}/signatures/rank_{k}{end}" for k in RANKS for end in ("_scores.tsv", ".gmt")]
         # a component consensus has no samples x samples matrices to write or draw
-        if MODES[name] == "samples":
+        if KINDS[name].has_consensus_matrix:
             files.append(f"{base}/plots/consensus_grid.png")
             files += [f"{base}/rank_{k}/consensus.tsv" for k in RANKS]
             files += [f"{base}/plots/consensus_rank_{k}.png" for k in RANKS]

@@ -8,7 +8,7 @@ rule consensus:
         summary="results/{dataset}/rank_{rank}/summary.npz",
         consensus="results/{dataset}/rank_{rank}/consensus.tsv",
     params:
-        survey={**SOLVER, "n_runs": config["n_runs"]},
+        survey=job_params(**SOLVER, n_runs=config["n_runs"]),
     log:
         "logs/{dataset}/consensus/rank_{rank}.log",
     benchmark:
@@ -31,7 +31,7 @@ rule components:
     output:
         summary="results/{dataset}/rank_{rank}/components.npz",
     params:
-        survey={**SOLVER, "n_runs": config["n_runs"], "density_threshold": config["density_threshold"]},
+        survey=job_params(**SOLVER, n_runs=config["n_runs"], density_threshold=config["density_threshold"]),
     log:
         "logs/{dataset}/components/rank_{rank}.log",
     benchmark:
@@ -54,7 +54,7 @@ rule consensus_null:
     output:
         summary="results/{dataset}/null/permutation_{perm}/rank_{rank}/summary.npz",
     params:
-        survey={**SOLVER, "n_runs": config["n_runs"]},
+        survey=job_params(**SOLVER, n_runs=config["n_runs"]),
         permutation=lambda wildcards: int(wildcards.perm),
     log:
         "logs/{dataset}/null/permutation_{perm}/consensus_rank_{rank}.log",

@@ -5,9 +5,8 @@ rule factorize:
     output:
         "results/{dataset}/runs/rank_{rank}/runs_{start}-{stop}.npz",
     params:
-        solver=SOLVER,
+        survey=job_params(**SOLVER),
         permutation=None,
-        keep_spectra=keeps_spectra,
     log:
         "logs/{dataset}/factorize/rank_{rank}_runs_{start}-{stop}.log",
     benchmark:
@@ -29,9 +28,8 @@ rule factorize_null:
     output:
         "results/{dataset}/null/permutation_{perm}/rank_{rank}/runs_{start}-{stop}.npz",
     params:
-        solver=SOLVER,
+        survey=job_params(**SOLVER),
         permutation=lambda wildcards: int(wildcards.perm),
-        keep_spectra=False,
     log:
         "logs/{dataset}/null/permutation_{perm}/rank_{rank}_runs_{start}-{stop}.log",
     benchmark:

@@ -1,6 +1,7 @@
 rule select:
     """Metrics of every rank in one table, and the rank the rank rule chooses."""
     input:
+        prepared="results/{dataset}/prepared.h5ad",
         summaries=rank_summaries,
         null=null_summaries,
     output:
@@ -12,7 +13,7 @@ rule select:
         ),
         choice="results/{dataset}/rank_choice.json",
     params:
-        rank_rule=config["rank_rule"],
+        survey=job_params(**SURVEY),
         null_index=NULL_INDEX,
     log:
         "logs/{dataset}/select.log",
@@ -31,10 +32,12 @@ rule annotate:
         runs=rank_runs,
         summaries=rank_summaries,
         null=null_summaries,
+        choice="results/{dataset}/rank_choice.json",
     output:
         "results/{dataset}/bionmf.h5ad",
     params:
-        survey=SURVEY,
+        survey=job_params(**SURVEY),
+        key=config["key_added"],
         null_index=NULL_INDEX,
     log:
         "logs/{dataset}/annotate.log",

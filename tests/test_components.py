@@ -11,24 +11,17 @@ from scipy.optimize import nnls
 
 from bionmf.core import RankRuns, run_rank, summarize_rank
 from bionmf.core import consensus as consensus_module
-from bionmf.core import survey as survey_module
-from bionmf.core.component_survey import (
-    load_component_summary,
-    save_component_summary,
-    summarize_components,
-)
+from bionmf.core import KINDS, summarize_components
+from bionmf.core import sample_consensus as survey_module
 from bionmf.core.components import (
     consensus_programs,
     euclidean_distances,
     kmeans,
     local_density,
-    nnls_fixed,
     normalize_spectra,
-    reconstruction_error,
-    refit_loadings,
-    refit_usages,
     spectra_silhouette,
 )
+from bionmf.core.linalg import nnls_fixed, reconstruction_error, refit_loadings, refit_usages
 from bionmf.core.consensus import cluster_affinity, consensus_matrix, consensus_subsample
 from bionmf.core.metrics import silhouette
 from bionmf.core.rank_selection import apply_all, choose_rank, max_stability, stability_error
@@ -194,9 +187,9 @@ def test_threaded_and_serial_kernels_agree_bit_for_bit(monkeypatch):
 
 def test_accelerated_hals_keeps_runs_independent_of_their_batch(monkeypatch):
     from bionmf.core.seeding import run_seed
-    from bionmf.core.solvers import _frobenius, factorize_batch
+    from bionmf.core.solvers import factorize_batch, frobenius
 
-    monkeypatch.setattr(_frobenius, "HALS_MAX_INNER", 5)
+    monkeypatch.setattr(frobenius, "HALS_MAX_INNER", 5)
     X, _ = sparse_cells(n=200, m=50, k=3, seed=12)
     X = prepare_matrix(X, np.float32)
     opt = SolverOptions(algorithm="hals", max_iter=100)
@@ -204,7 +197,7 @@ def test_accelerated_hals_keeps_runs_independent_of_their_batch(monkeypatch):
     alone = factorize_batch(X, 3, [run_seed(0, 3, 2)], opt)
     np.testing.assert_array_equal(alone.W[0], batch.W[2])
     assert alone.n_iter[0] == batch.n_iter[2]
-    monkeypatch.setattr(_frobenius, "HALS_MAX_INNER", 1)
+    monkeypatch.setattr(frobenius, "HALS_MAX_INNER", 1)
     plain = factorize_batch(X, 3, [run_seed(0, 3, 2)], opt)
     assert alone.objective[0] <= plain.objective[0] * 1.01
 
@@ -250,8 +243,8 @@ def test_summarize_components_on_planted_cells(tmp_path):
     assert summary.metrics["stability"] > 0.9
     assert 0 < summary.metrics["evar"] < 1
     path = tmp_path / "summary.npz"
-    save_component_summary(summary, path)
-    back = load_component_summary(path)
+    KINDS["components"].save_summary(summary, path)
+    back = KINDS["components"].load_summary(path)
     np.testing.assert_array_equal(back.programs, summary.programs)
     assert back.metrics == summary.metrics
     with pytest.raises(ValueError, match="keep_spectra=True"):

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from bionmf.core.seeding import random_init, run_seed
 from bionmf.core.solvers import SolverOptions, factorize_batch, prepare_matrix
-from bionmf.core.solvers._kl import kl_steps
+from bionmf.core.solvers.brunet import kl_steps
 
 
 def planted(seed: int, n: int = 30, m: int = 200, k: int = 3) -> np.ndarray:

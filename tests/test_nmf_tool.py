@@ -87,7 +87,7 @@ def test_same_seed_same_survey_and_key_added(golub):
 def test_batch_size_does_not_change_the_survey(golub):
     kw = dict(ranks=[2, 3], n_runs=8, random_state=3, verbose=False, copy=True)
     whole = bionmf.tl.nmf(golub, **kw)
-    chunked = bionmf.tl.nmf(golub, batch_size=3, **kw)
+    chunked = bionmf.tl.nmf(golub, solver={"batch_size": 3}, **kw)
     pd.testing.assert_frame_equal(whole.uns["nmf"]["metrics"], chunked.uns["nmf"]["metrics"])
     for k in ("2", "3"):
         np.testing.assert_array_equal(whole.uns["nmf"]["consensus"][k], chunked.uns["nmf"]["consensus"][k])

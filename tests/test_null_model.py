@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 import bionmf
-from bionmf.core import METRIC_COLUMNS, RankRuns, summarize_rank
+from bionmf.core import METRIC_COLUMNS, RankRuns, SurveyOptions, summarize_rank
 from bionmf.core.permutation import permutation_seed, permute_within_genes
 
 
@@ -41,7 +41,7 @@ def test_sparse_permutation_shuffles_each_gene():
 @pytest.fixture(scope="module")
 def golub_null():
     adata = bionmf.datasets.golub()
-    bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=6, random_state=0, verbose=False, max_iter=400, n_permutations=2)
+    bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=6, random_state=0, verbose=False, solver={"max_iter": 400}, n_permutations=2)
     return adata
 
 
@@ -68,11 +68,11 @@ def test_permuted_data_is_less_stable_and_fits_worse(golub_null):
 def test_null_real_results_unchanged_and_reproducible(golub_null):
     """Adding permutations leaves the real survey as it was; the null depends on random_state only."""
     plain = bionmf.datasets.golub()
-    bionmf.tl.nmf(plain, ranks=[2, 3], n_runs=6, random_state=0, verbose=False, max_iter=400)
+    bionmf.tl.nmf(plain, ranks=[2, 3], n_runs=6, random_state=0, verbose=False, solver={"max_iter": 400})
     pd.testing.assert_frame_equal(plain.uns["nmf"]["metrics"], golub_null.uns["nmf"]["metrics"])
     assert "null_metrics" not in plain.uns["nmf"]
     again = bionmf.datasets.golub()
-    bionmf.tl.nmf(again, ranks=[2], n_runs=6, random_state=0, verbose=False, max_iter=400, n_permutations=1)
+    bionmf.tl.nmf(again, ranks=[2], n_runs=6, random_state=0, verbose=False, solver={"max_iter": 400}, n_permutations=1)
     long = golub_null.uns["nmf"]["null_metrics_permutations"]
     first = long[(long["permutation"] == 0) & (long["rank"] == 2)].reset_index(drop=True)
     pd.testing.assert_frame_equal(again.uns["nmf"]["null_metrics_permutations"], first)
@@ -97,7 +97,7 @@ def test_sparse_null_survey():
     rng = np.random.default_rng(0)
     X = sp.random(40, 60, density=0.3, format="csr", random_state=rng, dtype=np.float64) * 10
     adata = ad.AnnData(X)
-    bionmf.tl.nmf(adata, ranks=[2], n_runs=3, algorithm="hals", random_state=1, verbose=False, max_iter=100,
+    bionmf.tl.nmf(adata, ranks=[2], n_runs=3, algorithm="hals", random_state=1, verbose=False, solver={"max_iter": 100},
                   n_permutations=1)
     assert np.isfinite(adata.uns["nmf"]["null_metrics"].to_numpy(dtype=float)).all()
 
@@ -110,6 +110,7 @@ def test_store_survey_rejects_bad_null_table_before_writing():
                   best_H=rng.uniform(size=(2, 10)), best_run=0)
     adata = ad.AnnData(X)
     with pytest.raises(ValueError, match="lacks the columns"):
-        bionmf.tl.store_survey(adata, {2: rr}, {2: summarize_rank(X, rr)}, genes=np.ones(8, bool),
-                               params={"rank_rule": "largest_drop"}, null_metrics=pd.DataFrame({"rank": [2]}))
+        survey = bionmf.tl.Survey(adata, options=SurveyOptions(ranks=[2], n_runs=3, rank_rule="largest_drop"))
+        summary = summarize_rank(X, rr)
+        survey.write(adata, [rr], [summary], choice=survey.choose([summary])[1], null=pd.DataFrame({"rank": [2]}))
     assert "nmf" not in adata.uns and "X_nmf" not in adata.obsm and "nmf_cluster" not in adata.obs

@@ -14,7 +14,7 @@ import scipy.sparse as sp  # noqa: E402
 from scipy.cluster.hierarchy import dendrogram, leaves_list  # noqa: E402
 
 import bionmf  # noqa: E402
-from bionmf.core import RankRuns, summarize_rank  # noqa: E402
+from bionmf.core import RankRuns, SurveyOptions, summarize_rank  # noqa: E402
 from bionmf.core.consensus import consensus_linkage  # noqa: E402
 from bionmf.core.metrics import silhouette_samples  # noqa: E402
 from bionmf.pl._utils import metagene_proportions  # noqa: E402
@@ -30,7 +30,7 @@ def _close_figures():
 @pytest.fixture(scope="module")
 def golub():
     adata = bionmf.datasets.golub()
-    bionmf.tl.nmf(adata, ranks=[2, 3, 4], n_runs=10, random_state=0, verbose=False, n_permutations=1, max_iter=500)
+    bionmf.tl.nmf(adata, ranks=[2, 3, 4], n_runs=10, random_state=0, verbose=False, n_permutations=1, solver={"max_iter": 500})
     bionmf.tl.signatures(adata)
     return adata
 
@@ -336,8 +336,7 @@ def test_large_deep_consensus(tmp_path):
     rr = RankRuns(rank=k, runs=np.arange(10), labels=labels, objective=np.ones(10), n_iter=np.ones(10),
                   best_W=rng.uniform(size=(g, k)), best_H=rng.uniform(size=(k, n)), best_run=0)
     adata = ad.AnnData(X)
-    bionmf.tl.store_survey(adata, {k: rr}, {k: summarize_rank(X, rr)}, genes=np.ones(g, bool),
-                           params={"rank_rule": "largest_drop"})
+    _store(adata, rr, summarize_rank(X, rr))
     fig = bionmf.pl.consensus(adata, save=tmp_path / "big.png")
     C = adata.uns["nmf"]["consensus"]["2"]
     order = leaves_list(consensus_linkage(C))
@@ -347,6 +346,13 @@ def test_large_deep_consensus(tmp_path):
     fig = bionmf.pl.clusters(adata, basis="pca")
     bands = by_label(fig, "proportions").collections
     assert len(bands) == k and [b.get_label() for b in bands] == ["metagene 0", "metagene 1"]
+
+
+def _store(adata, rr, summary):
+    """Write a survey of the one rank of ``rr`` into ``adata``, as tl.nmf would."""
+    survey = bionmf.tl.Survey(adata, options=SurveyOptions(ranks=[rr.rank], n_runs=rr.runs.size, consensus="samples",
+                                                             rank_rule="largest_drop"))
+    survey.write(adata, [rr], [summary], choice=survey.choose([summary])[1])
 
 
 def _survey_with_basis(W, rng):
@@ -359,8 +365,7 @@ def _survey_with_basis(W, rng):
     rr = RankRuns(rank=k, runs=np.arange(5), labels=labels, objective=np.ones(5), n_iter=np.ones(5),
                   best_W=W, best_H=H, best_run=0)
     adata = ad.AnnData(X)
-    bionmf.tl.store_survey(adata, {k: rr}, {k: summarize_rank(X, rr)}, genes=np.ones(g, bool),
-                           params={"rank_rule": "largest_drop"})
+    _store(adata, rr, summarize_rank(X, rr))
     return adata
 
 

@@ -9,10 +9,9 @@ import scipy.sparse as sp
 
 import bionmf
 from bionmf.core import RankRuns, run_rank
-from bionmf.core.component_survey import summarize_components
+from bionmf.core import AUTO_COMPONENTS_ABOVE, SurveyOptions, resolve_consensus, summarize_components
 from bionmf.core.solvers import SolverOptions, prepare_matrix
 from bionmf.datasets import simulate_singlecell
-from bionmf.tl._components import AUTO_COMPONENTS_ABOVE, resolve_consensus, store_components
 from tests.conftest import require_shared_data
 
 #: a recovered program "matches" a planted one when the Pearson correlation of their gene
@@ -120,8 +119,9 @@ def test_workflow_path_equals_tl_nmf(planted, tmp_path):
             paths.append(path)
         merged = RankRuns.merge([RankRuns.load(p) for p in paths])
         summaries[k] = summarize_components(X, merged, random_state=0)
-    params = dict(direct.uns["nmf"]["params"])
-    store_components(adata, summaries, genes=np.ones(adata.n_vars, bool), params=params)
+    survey = bionmf.tl.Survey(adata, options=SurveyOptions(ranks=[4, 5], n_runs=4, consensus="components"),
+                              algorithm="hals")
+    survey.write(adata, [], summaries.values(), choice=survey.choose(summaries.values())[1])
     np.testing.assert_allclose(adata.obsm["X_nmf"], direct.obsm["X_nmf"])
     np.testing.assert_allclose(adata.varm["nmf"], direct.varm["nmf"])
     pd.testing.assert_frame_equal(adata.uns["nmf"]["metrics"], direct.uns["nmf"]["metrics"])
@@ -145,9 +145,9 @@ def test_programs_cover_genes_outside_the_fit(planted):
 
 
 def test_auto_consensus_by_size():
-    assert resolve_consensus("auto", AUTO_COMPONENTS_ABOVE) == "samples"
-    assert resolve_consensus("auto", AUTO_COMPONENTS_ABOVE + 1) == "components"
-    assert resolve_consensus("samples", 10**6) == "samples"
+    assert resolve_consensus("auto", AUTO_COMPONENTS_ABOVE).name == "samples"
+    assert resolve_consensus("auto", AUTO_COMPONENTS_ABOVE + 1).name == "components"
+    assert resolve_consensus("samples", 10**6).name == "samples"
     with pytest.raises(ValueError, match="consensus must be one of"):
         resolve_consensus("cells", 10)
     small = simulate_singlecell(n_cells=120, n_genes=60, n_identities=2, n_activities=0, de_fraction=0.1)

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 
 from bionmf.core.seeding import init_scale, random_init, run_seed
 from bionmf.core.solvers import SolverOptions, factorize_batch, objective, prepare_matrix
-from bionmf.core.solvers import _frobenius
-from bionmf.core.solvers._kl import kl_divergence
+from bionmf.core.solvers import frobenius
+from bionmf.core.solvers.brunet import kl_divergence
 
 ALGORITHMS = ["brunet", "lee", "hals"]
 
@@ -181,7 +181,7 @@ def test_hals_reports_the_projected_gradient_of_each_iteration():
              enumerate(random_init(run_seed(0, 3, 1), X.shape[1], X.shape[0], 3, 1.0, np.float64)))
     Wt_ref, H_ref = Wt[0].copy(), H[0].copy()
     eps = np.finfo(np.float64).eps
-    violation = _frobenius.hals_steps(X, Wt, H, np.arange(1), 3, eps, gradient=True)
+    violation = frobenius.hals_steps(X, Wt, H, np.arange(1), 3, eps, gradient=True)
     expected = []
     for _ in range(3):
         v = _hals_sweep_reference(H_ref, Wt_ref @ X.T, Wt_ref @ Wt_ref.T, eps)
@@ -206,7 +206,7 @@ def test_gradient_rule_stops_once_the_projected_gradient_fell_by_tol():
     for r in range(3):
         Wt, H = (np.ascontiguousarray(f.T if i == 0 else f)[None] for i, f in enumerate(
             random_init(runs[r], X.shape[1], X.shape[0], 3, init_scale(X, 3, "mean"), np.float64, "mean")))
-        trace = _frobenius.hals_steps(X, Wt, H, np.arange(1), int(loose.n_iter[r]), np.finfo(np.float64).eps,
+        trace = frobenius.hals_steps(X, Wt, H, np.arange(1), int(loose.n_iter[r]), np.finfo(np.float64).eps,
                                       gradient=True)[:, 0]
         checks = trace[9::10]
         assert checks[-1] <= 1e-2 * trace[0] and (checks[:-1] > 1e-2 * trace[0]).all()
@@ -222,7 +222,7 @@ def test_hals_makes_scikit_learns_coordinate_descent_updates():
     X = prepare_matrix(sp.csr_matrix(planted(seed=6)), np.float64)
     W0, H0 = random_init(run_seed(0, 3, 0), X.shape[1], X.shape[0], 3, init_scale(X, 3, "mean"), np.float64, "mean")
     Wt, H = W0.T.copy()[None], H0.copy()[None]
-    _frobenius.hals_steps(X, Wt, H, np.arange(1), 25, 0.0)
+    frobenius.hals_steps(X, Wt, H, np.arange(1), 25, 0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "maximum number of iterations reached"
         usage, spectra, _ = non_negative_factorization(

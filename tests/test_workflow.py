@@ -167,7 +167,7 @@ def test_component_consensus_equals_tl_nmf(tmp_path):
     bionmf.pp.normalize(adata, preset="singlecell")
     bionmf.tl.nmf(adata, ranks=SINGLECELL["ranks"], n_runs=SINGLECELL["n_runs"], algorithm="hals",
                   random_state=SINGLECELL["random_state"], consensus="components",
-                  density_threshold=SINGLECELL["density_threshold"], verbose=False, **SINGLECELL["solver"])
+                  density_threshold=SINGLECELL["density_threshold"], verbose=False, solver=SINGLECELL["solver"])
     result = ad.read_h5ad(base / "bionmf.h5ad")
     with pytest.raises(ValueError, match="holds no consensus matrices"):
         bionmf.pl.consensus(result)
@@ -197,7 +197,7 @@ def test_results_equal_tl_nmf(survey):
     adata = bionmf.datasets.golub()
     bionmf.pp.normalize(adata, preset="bulk")
     bionmf.tl.nmf(adata, ranks=SURVEY["ranks"], n_runs=SURVEY["n_runs"], random_state=SURVEY["random_state"],
-                  n_permutations=SURVEY["n_permutations"], verbose=False, **SOLVER)
+                  n_permutations=SURVEY["n_permutations"], verbose=False, solver=SOLVER)
     result = ad.read_h5ad(survey / "results/golub/bionmf.h5ad")
 
     np.testing.assert_array_equal(result.obsm["X_nmf"], adata.obsm["X_nmf"])
@@ -299,19 +299,21 @@ def test_default_config_is_valid_and_schema_complete():
 
 def test_schema_follows_the_library():
     """Choices and defaults of the schema are those of the functions the config goes to."""
+    from bionmf.core import CONSENSUS_MODES
     from bionmf.core.components import DENSITY_THRESHOLD
     from bionmf.core.rank_selection import ALL_RULES
-    from bionmf.core.solvers import SolverOptions
-    from bionmf.core.solvers._options import ALGORITHMS
+    from bionmf.core.solvers import ALGORITHMS, SolverOptions
     from bionmf.tl._signatures import METHODS
 
     props = SCHEMA["properties"]
     # null: the consensus kind's default rule, as tl.nmf's rank_rule=None
     assert set(props["rank_rule"]["enum"]) == {*ALL_RULES, None} and props["rank_rule"]["default"] is None
-    assert sorted(props["consensus"]["enum"]) == sorted(bionmf.tl._components.CONSENSUS_MODES)
+    assert sorted(props["consensus"]["enum"]) == sorted(CONSENSUS_MODES)
     assert props["consensus"]["default"] == inspect.signature(bionmf.tl.nmf).parameters["consensus"].default
     assert props["density_threshold"]["default"] == DENSITY_THRESHOLD
-    assert sorted(props["algorithm"]["enum"]) == sorted(ALGORITHMS)
+    # null: the consensus kind's default algorithm, as tl.nmf's algorithm=None
+    assert set(props["algorithm"]["enum"]) == {*ALGORITHMS, None} and props["algorithm"]["default"] is None
+    assert props["algorithm"]["default"] == inspect.signature(bionmf.tl.nmf).parameters["algorithm"].default
     assert sorted(props["signatures"]["properties"]["method"]["enum"]) == sorted(METHODS)
     # the declared defaults (None: resolved per algorithm or rule), not the resolved values
     defaults = {field.name: field.default for field in dataclasses.fields(SolverOptions)}
@@ -352,7 +354,7 @@ def test_check_config_semantic_errors(tmp_path):
         wf.check_config({**base, "rank_rule": "max_stability"}, workdir=tmp_path)
     with pytest.raises(ValueError, match=r"config\['rank_rule'\] \(data set 'golub', components consensus\)"):
         wf.check_config({**base, "consensus": "components"}, workdir=tmp_path)
-    with pytest.raises(ValueError, match=r"config\['n_permutations'\]: the null model needs consensus 'samples'"):
+    with pytest.raises(ValueError, match=r"config\['n_permutations'\] \(data set 'golub', components consensus\): the null model needs consensus 'samples'"):
         wf.check_config({**base, "rank_rule": None, "consensus": "components", "n_permutations": 1}, workdir=tmp_path)
 
 
@@ -394,29 +396,30 @@ def test_job_resources_grow_with_the_work():
 
 
 def test_chunked_rule_bodies_equal_one_survey():
-    """factorize_chunk + consensus_rank + annotate_survey == tl.nmf, in process."""
+    """The stages the rule scripts run (factorize chunks, summarize, choose, write) == tl.nmf, in process."""
     config = {"ranks": [2, 3], "n_runs": 5, "algorithm": "brunet", "random_state": 3, "rank_rule": "largest_drop",
               "key_added": "nmf", "n_permutations": 2,
               "solver": {"max_iter": 200, "check_interval": 10, "n_stable": 5}}
     adata = bionmf.datasets.golub()[:, :400].copy()
     bionmf.pp.normalize(adata, preset="bulk")
+    survey = wf.job_survey(adata, {**config, "consensus": wf.dataset_kind(config, adata.shape).name})
     runs, summaries, null = [], [], []
     for k in config["ranks"]:
         for permutation in (None, 0, 1):
-            chunks = [wf.factorize_chunk(adata, rank=k, runs=range(a, b), config=config, n_jobs=1,
-                                         permutation=permutation)
+            chunks = [survey.factorize(k, range(a, b), n_jobs=1, permutation=permutation)
                       for a, b in wf.run_chunks(5, 2)]
-            merged, summary = wf.consensus_rank(adata, chunks[::-1], config=config, permutation=permutation)
+            merged, summary = survey.summarize(chunks[::-1], permutation=permutation)
             if permutation is None:
                 runs.append(merged)
                 summaries.append(summary)
             else:
                 null.append((permutation, summary))
-    table, choice = wf.rank_table(summaries, rank_rule="largest_drop", null=wf.null_table(null))
-    ours = wf.annotate_survey(adata.copy(), runs, summaries, config=config, null=wf.null_table(null))
+    table, choice = survey.choose(summaries, null=survey.null_metrics(null))
+    ours = adata.copy()
+    survey.write(ours, runs, summaries, choice=choice, null=survey.null_metrics(null), key_added=config["key_added"])
     theirs = bionmf.tl.nmf(adata, ranks=[2, 3], n_runs=5, random_state=3, rank_rule="largest_drop", verbose=False,
                            copy=True, n_jobs=1,
-                           n_permutations=2, **config["solver"])
+                           n_permutations=2, solver=config["solver"])
     assert ours.uns["nmf"]["params"] == theirs.uns["nmf"]["params"]
     assert choice["rank"] == theirs.uns["nmf"]["rank"] == table.index[table["chosen"]][0]
     pd.testing.assert_frame_equal(table[theirs.uns["nmf"]["metrics"].columns], theirs.uns["nmf"]["metrics"])
@@ -426,9 +429,9 @@ def test_chunked_rule_bodies_equal_one_survey():
     np.testing.assert_array_equal(ours.obsm["X_nmf"], theirs.obsm["X_nmf"])
     for k in ("2", "3"):
         np.testing.assert_array_equal(ours.uns["nmf"]["consensus"][k], theirs.uns["nmf"]["consensus"][k])
-    partial = wf.factorize_chunk(adata, rank=2, runs=range(2), config=config, n_jobs=1)
+    partial = survey.factorize(2, range(2), n_jobs=1)
     with pytest.raises(ValueError, match="expected 0..4"):
-        wf.consensus_rank(adata, [partial], config=config)
+        survey.summarize([partial])
 
 
 def test_rule_scripts_stay_thin():

@@ -1,44 +1,39 @@
-"""Array-level algorithms: solvers, seeding, consensus, metrics, rank selection. No AnnData here."""
+"""Array-level algorithms: solvers, seeding, runs, consensus kinds, metrics, rank selection. No AnnData here."""
 
-from . import components, consensus, features, metrics, permutation, rank_selection, seeding, solvers
-from .component_survey import (
-    COMPONENT_METRIC_COLUMNS,
-    ComponentSummary,
-    load_component_summary,
-    save_component_summary,
-    summarize_components,
-)
-from .survey import (
-    METRIC_COLUMNS,
-    RankRuns,
-    RankSummary,
-    load_summary,
-    run_rank,
-    run_ranks,
-    save_summary,
-    summarize_rank,
-)
+from . import components, consensus, features, linalg, metrics, permutation, rank_selection, seeding, solvers
+from .component_consensus import COMPONENT_METRIC_COLUMNS, ComponentConsensus, summarize_components
+from .consensus_kinds import AUTO_COMPONENTS_ABOVE, CONSENSUS_MODES, KINDS, consensus_kind, resolve_consensus
+from .runs import RankRuns, run_rank, run_ranks
+from .sample_consensus import METRIC_COLUMNS, SampleConsensus, summarize_rank
+from .summary import ConsensusKind, RankSummary, SurveyOptionError
+from .survey_options import SurveyOptions
 
 __all__ = [
+    "AUTO_COMPONENTS_ABOVE",
     "COMPONENT_METRIC_COLUMNS",
-    "ComponentSummary",
+    "CONSENSUS_MODES",
+    "ComponentConsensus",
+    "ConsensusKind",
+    "KINDS",
     "METRIC_COLUMNS",
     "RankRuns",
     "RankSummary",
+    "SampleConsensus",
+    "SurveyOptionError",
+    "SurveyOptions",
     "components",
     "consensus",
-    "load_component_summary",
-    "save_component_summary",
-    "summarize_components",
+    "consensus_kind",
     "features",
-    "load_summary",
-    "save_summary",
+    "linalg",
     "metrics",
     "permutation",
     "rank_selection",
+    "resolve_consensus",
     "run_rank",
     "run_ranks",
     "seeding",
     "solvers",
+    "summarize_components",
     "summarize_rank",
 ]

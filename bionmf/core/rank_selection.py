@@ -1,7 +1,7 @@
 """Rules that pick the factorization rank from the per-rank metrics table.
 
 Every rule takes the metrics table (pandas DataFrame indexed by rank, ascending, with at least the
-column the rule reads) and returns one rank. ``RULES`` maps each rule's name to its function.
+column the rule reads) and returns one rank. ``ALL_RULES`` maps each rule's name to its function.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def stability_error(metrics: pd.DataFrame, *, tolerance: float = STABILITY_TOLER
     return int(error.loc[candidates].idxmin())
 
 
-RULES: dict[str, Callable[[pd.DataFrame], int]] = {
+#: rules that read the sample consensus's figures
+SAMPLE_RULES: dict[str, Callable[[pd.DataFrame], int]] = {
     "cophenetic_drop": cophenetic_drop,
     "largest_drop": largest_drop,
     "max_cophenetic": max_cophenetic,
@@ -97,17 +98,12 @@ COMPONENT_RULES: dict[str, Callable[[pd.DataFrame], int]] = {
     "max_stability": max_stability,
     "stability_error": stability_error,
 }
-ALL_RULES = {**RULES, **COMPONENT_RULES}
-#: Chosen by ``benchmarks/rank_rules.py``: on 36 simulated data sets (planted ranks 2-5 x easy,
-#: medium, hard x 3 seeds; 20 runs, ranks 2-7) it recovered the planted rank in 12/12 easy,
-#: 11/12 medium and 2/12 hard cases (25/36), with max_silhouette (25/36), max_cophenetic and
-#: min_pac (24/36) close behind and Brunet's cophenetic_drop at 20/36.
-DEFAULT_RULE = "max_dispersion"
-#: default rule for surveys with the component consensus (which has no sample-consensus figures)
-DEFAULT_COMPONENT_RULE = "stability_error"
+#: every rule by name; which apply to a survey, and its default, are its consensus kind's
+#: (:attr:`bionmf.core.summary.ConsensusKind.rules`, ``default_rule``)
+ALL_RULES = {**SAMPLE_RULES, **COMPONENT_RULES}
 
 
-def choose_rank(metrics: pd.DataFrame, rule: str = DEFAULT_RULE) -> int:
+def choose_rank(metrics: pd.DataFrame, rule: str) -> int:
     """Apply the rule named ``rule`` to the metrics table."""
     if rule not in ALL_RULES:
         raise ValueError(f"rank_rule must be one of {sorted(ALL_RULES)}, got {rule!r}")

@@ -3,12 +3,13 @@
 :func:`read` chooses the reader by file type: GCT 1.2/1.3 (:func:`read_gct`), TSV/CSV tables
 (:func:`read_table`), h5ad (:func:`read_h5ad`) and 10x Cell Ranger output (:func:`read_10x`).
 Writers: :func:`write_gct`, :func:`write_table`, :func:`write_gmt` (gene sets, read back by
-:func:`read_gmt`).
+:func:`read_gmt`). :func:`read_shape` reads a file's shape from its headers.
 """
 
 from ._gct import read_gct, write_gct
 from ._gmt import read_gmt, write_gmt
 from ._read import annotate, detect_format, read, read_h5ad
+from ._shape import read_shape
 from ._table import read_names, read_table, write_table
 from ._tenx import read_10x
 
@@ -21,6 +22,7 @@ __all__ = [
     "read_gmt",
     "read_h5ad",
     "read_names",
+    "read_shape",
     "read_table",
     "write_gct",
     "write_gmt",

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..pp._utils import name_some, plural
+from .._messages import name_some, plural
 
 # Text that means a missing value in expression files (GenePattern, R, Excel exports).
 NA_VALUES = ["", "NA", "NaN", "nan", "NAN", "na", "N/A", "n/a", "null", "NULL", "#N/A", "-"]

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..pp._utils import name_some, plural
+from .._messages import name_some, plural
 from ._common import as_path, atomic_text, open_text, require_file
 
 

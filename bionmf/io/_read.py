@@ -10,7 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from ..pp._utils import name_some, plural
+from .._messages import name_some, plural
 from ._common import as_path, check_names, open_text, require_file
 from ._gct import read_gct
 from ._table import default_sep, read_table

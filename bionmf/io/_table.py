@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..pp._utils import get_matrix, plural
+from .._matrix import get_matrix
+from .._messages import plural
 from ._common import NA_VALUES, as_path, atomic_text, check_names, numeric_block, open_text, require_file
 from ._gct import format_values
 

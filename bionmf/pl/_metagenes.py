@@ -14,7 +14,8 @@ import scipy.sparse as sp
 from matplotlib.figure import Figure
 
 from ..core import features as F
-from ..tl._signatures import compute_signatures
+from ..tl import compute_signatures
+from .._survey_record import survey_rank
 from . import _utils as U
 
 RAW_SCALE_MAX = 50.0  # data whose maximum exceeds this are taken as raw scale and log1p-transformed
@@ -23,7 +24,7 @@ MAX_GENE_LABELS = 120  # the signature heatmap names its genes up to this many r
 
 def sample_layout(adata: ad.AnnData, key: str, rank: int | None):
     """Survey, rank, consensus clusters, metagene proportions and the cluster-then-strength order."""
-    survey, k = U.survey_rank(adata, key, rank)
+    survey, k = survey_rank(adata, key, rank)
     clusters = np.asarray(survey["clusters"][str(k)])
     P = U.metagene_proportions(survey["basis"][str(k)], survey["coefficients"][str(k)])
     strength = P[np.arange(P.shape[0]), clusters]

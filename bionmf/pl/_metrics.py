@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .._survey_record import survey_rank
 from . import _utils as U
 
 DEFAULT_METRICS = ("cophenetic", "dispersion", "silhouette", "pac", "rss", "evar")
@@ -74,7 +75,7 @@ def rank_metrics(
     The Figure, or ``ax`` when one was given. Panels are labelled ``"metric:<name>"``; the chosen
     rank's marker is the line labelled ``"chosen rank"`` and the null's ``"permuted data"``.
     """
-    survey, chosen = U.survey_rank(adata, key, None)
+    survey, chosen = survey_rank(adata, key, None)
     table = survey["metrics"]
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [m for m in metrics if m not in table.columns]

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 from scipy.cluster.hierarchy import leaves_list
 
 from ..core.consensus import consensus_linkage
-from ..tl._signatures import survey_entry
+from .._survey_record import survey_rank
 
 # label of every axes the plots draw, so callers (and tests) can find a panel by role
 HEATMAP, DENDROGRAM, TRACK, COLORBAR, LEGEND = "heatmap", "dendrogram", "track", "colorbar", "legend"
@@ -27,24 +27,11 @@ CONSENSUS_CMAP = "rocket_r"  # light for 0, dark for 1: stable blocks stand out 
 MAX_TICK_LABELS = 60  # above this many samples or genes, names would overlap: hide them
 
 
-def survey_rank(adata: ad.AnnData, key: str, rank: int | None) -> tuple[dict, int]:
-    """``uns[key]`` and the rank to plot (default: the chosen one), checked to be surveyed."""
-    if not isinstance(adata, ad.AnnData):
-        raise TypeError(f"adata must be an AnnData object, got {type(adata).__name__}")
-    survey = survey_entry(adata, key)
-    rank = int(survey["rank"]) if rank is None else rank
-    # "clusters", not "consensus": a component-consensus survey has no consensus matrices
-    if str(rank) not in survey["clusters"]:
-        surveyed = sorted(int(k) for k in survey["clusters"])
-        raise ValueError(f"rank {rank!r} was not surveyed under uns[{key!r}]; surveyed ranks: {surveyed}")
-    return survey, int(rank)
-
-
 def consensus_survey(adata: ad.AnnData, key: str, rank: int | None) -> tuple[dict, int]:
     """:func:`survey_rank` of a survey that holds consensus matrices (the sample consensus)."""
     survey, rank = survey_rank(adata, key, rank)
     if "consensus" not in survey:
-        kind = survey.get("params", {}).get("consensus", "components")
+        kind = survey.get("params", {}).get("consensus")
         raise ValueError(f"uns[{key!r}] holds no consensus matrices (consensus={kind!r}); they come with "
                          "bionmf.tl.nmf(..., consensus='samples')")
     return survey, rank

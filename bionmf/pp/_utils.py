@@ -1,41 +1,24 @@
-"""Helpers shared by the preprocessing steps: matrix access, the step record, name lists."""
+"""Helpers shared by the preprocessing steps: float conversion, the step record, chunked reductions.
+
+Matrix access, gene masks and message pieces are the ground floor's (``bionmf._matrix``,
+``bionmf._messages``), imported here for the steps."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
+
+# re-exported for the steps, which import them from here
+from .._matrix import USE_KEY, get_matrix, set_matrix, use_mask  # noqa: F401
+from .._messages import name_some, plural  # noqa: F401
 
 RECORD_KEY = "bionmf_preprocessing"
 # Stored values handled at a time by the chunked sparse reductions: bounds their temporaries
 # to a few MB whatever the size of the matrix.
 _CHUNK = 1 << 18
-USE_KEY = "nmf_use"
-
-
-def get_matrix(adata: ad.AnnData, layer: str | None):
-    """The matrix a step works on: ``adata.X`` or ``adata.layers[layer]``."""
-    if not isinstance(adata, ad.AnnData):
-        raise TypeError(f"expected an AnnData object, got {type(adata).__name__}")
-    if layer is None:
-        if adata.X is None:
-            raise ValueError("adata.X is None; pass layer= to name the matrix to use")
-        return adata.X
-    if layer not in adata.layers:
-        available = ", ".join(map(repr, adata.layers.keys())) or "none"
-        raise KeyError(f"layer {layer!r} not found in adata.layers (available: {available})")
-    return adata.layers[layer]
-
-
-def set_matrix(adata: ad.AnnData, layer: str | None, X) -> None:
-    if layer is None:
-        adata.X = X
-    else:
-        adata.layers[layer] = X
 
 
 def float_matrix(X, dtype=None):
@@ -97,31 +80,6 @@ def preprocessing_steps(adata: ad.AnnData) -> list[dict[str, Any]]:
     """
     record = adata.uns.get(RECORD_KEY, {})
     return [dict(record[key]) for key in sorted(record)]
-
-
-def name_some(names: Sequence[str] | pd.Index | np.ndarray, mask=None, *, limit: int = 5) -> str:
-    """``'A, B, C'`` or ``'A, B, C, D, E, ... (12 in all)'`` for the names where ``mask`` holds."""
-    names = np.asarray(names, dtype=object)
-    if mask is not None:
-        names = names[np.asarray(mask, dtype=bool)]
-    shown = ", ".join(str(n) for n in names[:limit])
-    if len(names) > limit:
-        shown += f", ... ({len(names)} in all)"
-    return shown
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def use_mask(adata: ad.AnnData, key: str = USE_KEY) -> np.ndarray:
-    """The genes marked for the fit, all genes when nothing is marked yet."""
-    if key in adata.var.columns:
-        mask = adata.var[key].to_numpy()
-        if mask.dtype != bool:
-            raise TypeError(f"adata.var[{key!r}] must be boolean, got dtype {mask.dtype}")
-        return mask
-    return np.ones(adata.n_vars, dtype=bool)
 
 
 def column_min_max(X) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """AnnData-level tools."""
 
-from ._components import store_components
-from ._nmf import nmf, store_survey
-from ._signatures import signatures
+from ._nmf import nmf
+from ._signatures import compute_signatures, signatures
+from ._survey import Survey
 
-__all__ = ["nmf", "signatures", "store_components", "store_survey"]
+__all__ = ["Survey", "compute_signatures", "nmf", "signatures"]

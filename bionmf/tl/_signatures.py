@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger
+from .._survey_record import survey_basis
 from ..core import features as F
 
 METHODS = ("kim", "loading", "contribution")
@@ -203,26 +204,3 @@ def compute_signatures(
 def set_name(key: str, rank: int, metagene: int) -> str:
     """Name of the gene set of ``metagene`` at ``rank``, e.g. ``nmf_k2_metagene0``."""
     return f"{key}_k{int(rank)}_metagene{int(metagene)}"
-
-
-def survey_basis(adata: ad.AnnData, *, key: str = "nmf", rank: int | None = None) -> tuple[int, np.ndarray]:
-    """The rank (default: the chosen one) and its genes x k basis from ``uns[key]``."""
-    survey = survey_entry(adata, key)
-    rank = int(survey["rank"]) if rank is None else rank
-    basis = survey.get("basis", {})
-    if str(rank) not in basis:
-        raise ValueError(
-            f"rank {rank!r} was not surveyed under uns[{key!r}]; surveyed ranks: {sorted(int(k) for k in basis)}"
-        )
-    return int(rank), np.asarray(basis[str(rank)], dtype=np.float64)
-
-
-def survey_entry(adata: ad.AnnData, key: str) -> dict:
-    """``adata.uns[key]`` after checking that it holds a :func:`bionmf.tl.nmf` survey."""
-    if key not in adata.uns:
-        raise ValueError(f"adata.uns has no {key!r}; run bionmf.tl.nmf(adata, key_added={key!r}) first")
-    survey = adata.uns[key]
-    missing = [f for f in ("rank", "metrics", "basis", "clusters") if f not in survey]
-    if missing:
-        raise ValueError(f"adata.uns[{key!r}] is not a bionmf.tl.nmf survey: it lacks {missing}")
-    return survey

@@ -1,65 +1,102 @@
-"""Writing a survey and its chosen rank into AnnData, shared by sample and component consensus."""
+"""Writing a finished survey into AnnData: the chosen rank's factors and clusters, and ``uns[key]``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import anndata as ad
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from ..core.rank_selection import apply_all, choose_rank
-
-
-def rank_table(summaries: Mapping, columns: Sequence[str], *, int_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """The metrics of per-rank summaries as a table: one row per rank (ascending), ``columns``."""
-    ranks = sorted(summaries)
-    table = pd.DataFrame(
-        [[summaries[k].metrics[c] for c in columns] for k in ranks],
-        index=pd.Index(ranks, name="rank"),
-        columns=list(columns),
-    )
-    return table.astype({c: int for c in int_columns})
-
-
-def write_chosen_rank(
-    adata: ad.AnnData, key_added: str, *, basis: np.ndarray, coefficients: np.ndarray, clusters: np.ndarray
-) -> None:
-    """Write the chosen rank's loadings (varm), coefficients (obsm) and clusters (obs)."""
-    k = basis.shape[1]
-    adata.obsm[f"X_{key_added}"] = coefficients
-    adata.varm[key_added] = basis
-    adata.obs[f"{key_added}_cluster"] = pd.Categorical(
-        [str(c) for c in clusters], categories=[str(c) for c in range(k)]
-    )
+from .._matrix import get_matrix
+from ..core import METRIC_COLUMNS, ConsensusKind, RankRuns, RankSummary
+from ..core.linalg import refit_loadings
 
 
 def write_survey(
     adata: ad.AnnData,
-    key_added: str,
+    kind: ConsensusKind,
+    runs: Mapping[int, RankRuns],
+    summaries: Mapping[int, RankSummary],
     *,
+    genes: np.ndarray,
     params: Mapping,
-    table: pd.DataFrame,
-    summaries: Mapping,
-    basis: Mapping[str, np.ndarray],
-    coefficients: Mapping[str, np.ndarray],
-    **fields,
-) -> int:
-    """Choose the rank by ``params["rank_rule"]``, write it (:func:`write_chosen_rank`) and the
-    survey record ``uns[key_added]``: params, rank, rank_rules, metrics (``table``), clusters (of
-    each rank's summary), basis and coefficients (str(rank) -> array), and ``fields``. Returns the
-    chosen rank."""
-    chosen = choose_rank(table, params["rank_rule"])
-    write_chosen_rank(adata, key_added, basis=basis[str(chosen)], coefficients=coefficients[str(chosen)],
-                      clusters=summaries[chosen].clusters)
-    adata.uns[key_added] = {
+    choice: Mapping,
+    key_added: str = "nmf",
+    layer: str | None = None,
+    null_tables: Mapping[str, pd.DataFrame] | None = None,
+) -> None:
+    """Write the rank of ``choice`` (:meth:`bionmf.tl.Survey.choose`) and every rank's results.
+
+    What :func:`bionmf.tl.nmf` writes (see its Returns); ``null_tables`` from :func:`null_tables`.
+    Everything is computed before anything is written, so that an error leaves ``adata`` as it was.
+    """
+    extra = dict(null_tables or {})
+    basis, coefficients = {}, {}
+    for k, summary in summaries.items():
+        W_fit, H = _factors(kind, runs.get(k), summary)
+        W = np.zeros((adata.n_vars, k), dtype=np.float64)
+        W[genes] = W_fit
+        if kind.refits_other_genes and not genes.all():
+            W[~genes] = _refit_other_genes(adata, genes, H, layer=layer)
+        basis[str(k)] = W
+        coefficients[str(k)] = H
+    if kind.has_consensus_matrix:
+        extra["consensus"] = {str(k): s.consensus for k, s in summaries.items()}
+        subsamples = [s.subsample for s in summaries.values() if s.subsample is not None]
+        if subsamples:
+            extra["consensus_subsample"] = np.asarray(subsamples[0], dtype=np.int64)
+    if kind.keeps_spectra:
+        extra["spectra_density"] = {str(k): np.asarray(s.density) for k, s in summaries.items()}
+        extra["spectra_labels"] = {str(k): np.asarray(s.spectra_labels, dtype=np.int64) for k, s in summaries.items()}
+    chosen = int(choice["rank"])
+
+    adata.obsm[f"X_{key_added}"] = coefficients[str(chosen)]
+    adata.varm[key_added] = basis[str(chosen)]
+    adata.obs[f"{key_added}_cluster"] = pd.Categorical(
+        [str(c) for c in summaries[chosen].clusters], categories=[str(c) for c in range(chosen)]
+    )
+    uns = {
         "params": dict(params),
-        "rank": int(chosen),
-        "rank_rules": {name: int(k) for name, k in apply_all(table).items()},
-        "metrics": table,
+        "rank": chosen,
+        "rank_rules": {name: int(k) for name, k in choice["rank_rules"].items()},
+        "metrics": kind.metrics_table(summaries),
         "clusters": {str(k): np.asarray(s.clusters, dtype=np.int64) for k, s in summaries.items()},
-        "basis": dict(basis),
-        "coefficients": dict(coefficients),
-        **fields,
+        "basis": basis,
+        "coefficients": coefficients,
     }
-    return chosen
+    adata.uns[key_added] = {**uns, **extra}
+
+
+def _factors(kind: ConsensusKind, runs: RankRuns | None, summary: RankSummary) -> tuple[np.ndarray, np.ndarray]:
+    """Genes-in-the-fit x k loadings and samples x k coefficients of one rank."""
+    if kind.writes_best_run:
+        return runs.best_W, np.asarray(runs.best_H.T, dtype=np.float64)
+    return summary.programs.T, np.asarray(summary.usages, dtype=np.float64)
+
+
+def _refit_other_genes(adata: ad.AnnData, genes: np.ndarray, usages: np.ndarray, *, layer: str | None) -> np.ndarray:
+    """Loadings of the genes outside the fit: their non-negative least-squares fit on the samples'
+    usages (usages fixed), from the same matrix (``layer``), so every gene is on the scale of the
+    fitted ones."""
+    rest = ~genes
+    X = get_matrix(adata, layer)[:, rest]
+    X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
+    values = X.data if sp.issparse(X) else X
+    if not np.isfinite(values).all():
+        bad = adata.var_names[rest]
+        raise ValueError(f"non-finite values in genes outside the fit (e.g. {list(bad[:3])}); cannot refit their loadings")
+    return refit_loadings(X, usages).T
+
+
+def null_tables(null_metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``null_metrics`` (mean per rank) and ``null_metrics_permutations`` (long) from the long table."""
+    needed = ["permutation", "rank", *METRIC_COLUMNS]
+    missing = [c for c in needed if c not in null_metrics.columns]
+    if missing:
+        raise ValueError(f"null_metrics lacks the columns {missing}")
+    long = null_metrics[needed].sort_values(["permutation", "rank"]).reset_index(drop=True)
+    long = long.astype({"permutation": int, "rank": int, "n_runs": int})
+    mean = long.drop(columns="permutation").groupby("rank").mean()
+    return {"null_metrics": mean.astype({"n_runs": int}), "null_metrics_permutations": long}

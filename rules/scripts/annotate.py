@@ -5,11 +5,14 @@ import anndata as ad
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    adata = wf.annotate_survey(
-        ad.read_h5ad(snakemake.input.prepared),
+    adata = ad.read_h5ad(snakemake.input.prepared)
+    survey = wf.job_survey(adata, snakemake.params.survey)
+    survey.write(
+        adata,
         wf.load_runs(snakemake.input.runs),
-        wf.load_summaries(snakemake.input.summaries),
-        config=snakemake.params.survey,
-        null=wf.null_table(zip(snakemake.params.null_index, wf.load_summaries(snakemake.input.null))),
+        wf.load_summaries(snakemake.input.summaries, survey.kind),
+        choice=wf.load_choice(snakemake.input.choice),
+        null=wf.load_null(snakemake.input.null, snakemake.params.null_index, survey.kind),
+        key_added=snakemake.params.key,
     )
     adata.write_h5ad(snakemake.output[0])

@@ -6,4 +6,4 @@ import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
     table = wf.cluster_table(ad.read_h5ad(snakemake.input[0]), key=snakemake.params.key)
-    wf.write_table(table, snakemake.output[0])
+    wf.write_tsv(table, snakemake.output[0])

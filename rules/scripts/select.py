@@ -3,9 +3,10 @@
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    null = wf.null_table(zip(snakemake.params.null_index, wf.load_summaries(snakemake.input.null)))
-    table, choice = wf.rank_table(
-        wf.load_summaries(snakemake.input.summaries), rank_rule=snakemake.params.rank_rule, null=null
+    survey = wf.job_survey(snakemake.input.prepared, snakemake.params.survey)
+    table, choice = survey.choose(
+        wf.load_summaries(snakemake.input.summaries, survey.kind),
+        null=wf.load_null(snakemake.input.null, snakemake.params.null_index, survey.kind),
     )
-    wf.write_table(table, snakemake.output.table)
+    wf.write_tsv(table, snakemake.output.table)
     wf.write_json(choice, snakemake.output.choice)

@@ -10,8 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..seeding import init_scale, random_init
-from ._frobenius import hals_steps, lee_steps
-from ._kl import kl_divergence, kl_steps, kl_until_stable
+from .frobenius import hals_steps, lee_steps
+from .brunet import kl_divergence, kl_steps, kl_until_stable
 from ._options import SolverOptions
 from ._products import frobenius_residual, squared_norm
 

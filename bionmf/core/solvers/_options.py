@@ -60,6 +60,9 @@ class SolverOptions:
         ``hals`` with ``stop="gradient"`` and ``init="mean"`` makes the updates, starts and
         stopping rule of cNMF's factorization (scikit-learn's coordinate descent; checked every
         ``check_interval`` iterations here).
+    batch_size
+        Runs advanced together (None: all runs of a rank, or of a job). Results do not depend on
+        it; it bounds the memory of a batch.
     """
 
     algorithm: str = "brunet"
@@ -70,6 +73,7 @@ class SolverOptions:
     tol: float | None = None
     dtype: str = "float32"
     init: str | None = None
+    batch_size: int | None = None
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -98,6 +102,10 @@ class SolverOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.batch_size is not None and (
+            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive int or None, got {self.batch_size!r}")
         if not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
             raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}")
         if self.check_interval > self.max_iter:

@@ -1,4 +1,4 @@
-"""The rank survey at array level: seeded runs per rank, merged chunks, per-rank summaries.
+"""The runs of a rank survey at array level: seeded runs per rank, computed in batches, merged chunks.
 
 A chunk of runs (:class:`RankRuns`) keeps, per run, the sample assignment, the objective and the
 iteration count, plus the factors of its best run; that is all the consensus and the metrics need.
@@ -15,34 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics as M
-from .consensus import (
-    CONSENSUS_SUBSAMPLE,
-    EXACT_CONSENSUS_MAX,
-    ConsensusAccumulator,
-    assign,
-    cluster_affinity,
-    consensus_clusters,
-    consensus_subsample,
-)
+from .consensus import assign
 from .seeding import run_seed
 from .solvers import SolverOptions, factorize_batch, runs_alone
-
-METRIC_COLUMNS = (
-    "cophenetic",
-    "dispersion",
-    "silhouette",
-    "pac",
-    "rss",
-    "evar",
-    "sparseness_basis",
-    "sparseness_coef",
-    "objective",
-    "objective_mean",
-    "n_iter",
-    "n_runs",
-)
-
 
 @dataclass
 class RankRuns:
@@ -147,7 +122,7 @@ def run_rank(
 
     Runs are computed ``batch_size`` at a time (all at once by default); the result does not depend
     on the batch size. ``keep_spectra`` keeps every run's basis (as float32 spectra, runs x k x
-    genes), which the component consensus (:mod:`bionmf.core.component_survey`) needs.
+    genes), which the component consensus (:mod:`bionmf.core.component_consensus`) needs.
     """
     runs = _run_indices(runs)
     batch_size = runs.size if batch_size is None else int(batch_size)
@@ -222,112 +197,3 @@ def _chunk(rank: int, part: np.ndarray, result, keep_spectra: bool) -> RankRuns:
         best_run=int(part[best]),
         spectra=result.W.transpose(0, 2, 1).astype(np.float32) if keep_spectra else None,
     )
-
-
-@dataclass
-class RankSummary:
-    """Consensus, clusters and metrics of one rank.
-
-    ``subsample`` is None when ``consensus`` covers every sample; otherwise the sorted indices of
-    the samples it covers (see :func:`summarize_rank`).
-    """
-
-    rank: int
-    consensus: np.ndarray
-    clusters: np.ndarray
-    metrics: dict
-    subsample: np.ndarray | None = None
-
-
-def summarize_rank(
-    X,
-    rank_runs: RankRuns,
-    *,
-    max_exact: int = EXACT_CONSENSUS_MAX,
-    subsample_size: int = CONSENSUS_SUBSAMPLE,
-    random_state: int = 0,
-) -> RankSummary:
-    """Consensus matrix, consensus clusters and every metric of one rank (see ``METRIC_COLUMNS``).
-
-    Clusters are the average-linkage tree of 1 - C cut into k groups, numbered to agree with the
-    best run's metagenes.
-
-    Up to ``max_exact`` samples the consensus matrix is exact (n x n). Above, it is the consensus
-    of a fixed random subsample of ``subsample_size`` samples (seeded by ``random_state``; see
-    :func:`bionmf.core.consensus.consensus_subsample`), from which the stability figures are
-    read; the subsample's clusters come from its tree and every other sample joins the cluster
-    with which it shares a metagene most often across runs. No n x n array is made.
-    """
-    labels = rank_runs.labels
-    n = labels.shape[1]
-    k = rank_runs.rank
-    reference = assign(rank_runs.best_H)
-    subsample = None
-    if n > max_exact:
-        subsample = consensus_subsample(n, min(subsample_size, n), random_state)
-        labels = labels[:, subsample]
-        reference = reference[subsample]
-    acc = ConsensusAccumulator(labels.shape[1])
-    acc.add(labels)
-    C = acc.consensus()
-    clusters = consensus_clusters(C, k, reference=reference)
-    rss, evar = M.residuals(X, rank_runs.best_W, rank_runs.best_H)
-    values = {
-        "cophenetic": M.cophenetic_correlation(C),
-        "dispersion": M.dispersion(C),
-        "silhouette": M.silhouette(1.0 - C, clusters),  # of the (sub)sample the matrix covers
-        "pac": M.pac(C),
-        "rss": rss,
-        "evar": evar,
-        "sparseness_basis": M.hoyer_sparseness(rank_runs.best_W),
-        "sparseness_coef": M.hoyer_sparseness(rank_runs.best_H),
-        "objective": float(rank_runs.objective.min()),
-        "objective_mean": float(rank_runs.objective.mean()),
-        "n_iter": float(rank_runs.n_iter.mean()),
-        "n_runs": int(rank_runs.runs.size),
-    }
-    if subsample is not None:
-        affinity = cluster_affinity(rank_runs.labels, subsample, clusters, k)
-        all_clusters = affinity.argmax(axis=1)
-        all_clusters[subsample] = clusters
-        clusters = all_clusters
-    return RankSummary(rank=k, consensus=C, clusters=clusters, metrics=values, subsample=subsample)
-
-
-def metrics_to_arrays(metrics: dict) -> dict[str, np.ndarray]:
-    """A metrics dict as two .npz arrays (names, float values)."""
-    return {
-        "metric_names": np.array(list(metrics), dtype=str),
-        "metric_values": np.array([float(v) for v in metrics.values()]),
-    }
-
-
-def metrics_from_arrays(f, int_names: tuple[str, ...] = ("n_runs",)) -> dict:
-    """Inverse of :func:`metrics_to_arrays`; the metrics in ``int_names`` come back as int."""
-    values = {str(n): float(v) for n, v in zip(f["metric_names"], f["metric_values"])}
-    for name in int_names:
-        values[name] = int(values[name])
-    return values
-
-
-def save_summary(summary: RankSummary, path: str | Path) -> None:
-    """Write a rank summary to an .npz file (metrics as named scalars)."""
-    np.savez_compressed(
-        path,
-        rank=summary.rank,
-        consensus=summary.consensus,
-        clusters=summary.clusters,
-        **metrics_to_arrays(summary.metrics),
-        **({} if summary.subsample is None else {"subsample": summary.subsample}),
-    )
-
-
-def load_summary(path: str | Path) -> RankSummary:
-    with np.load(path) as f:
-        return RankSummary(
-            rank=int(f["rank"]),
-            consensus=f["consensus"],
-            clusters=f["clusters"],
-            metrics=metrics_from_arrays(f),
-            subsample=f["subsample"] if "subsample" in f.files else None,
-        )

@@ -1,63 +1,29 @@
-"""The rank survey with component consensus: per rank, consensus programs, refit usages, figures.
+"""The component consensus (Kotliar et al. 2019): per rank, consensus programs, refit usages, figures.
 
 The counterpart of :func:`bionmf.core.summarize_rank` for single-cell sizes: it reads the spectra
 that :func:`bionmf.core.run_rank` keeps with ``keep_spectra=True`` (and merges across chunks like
 the rest of :class:`bionmf.core.RankRuns`), so the workflow computes the runs of a rank in any
-number of jobs and summarizes them once.
+number of jobs and summarizes them once. :class:`ComponentConsensus` is this kind of
+:class:`~bionmf.core.summary.ConsensusKind`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
-from .components import (
-    DENSITY_THRESHOLD,
-    LOCAL_NEIGHBORHOOD,
-    consensus_programs,
-    reconstruction_error,
-    refit_usages,
-)
-from .solvers._products import squared_norm
-from .survey import RankRuns, metrics_from_arrays, metrics_to_arrays
+from .components import DENSITY_THRESHOLD, LOCAL_NEIGHBORHOOD, consensus_programs
+from .linalg import reconstruction_error, refit_usages, squared_norm
+from .rank_selection import COMPONENT_RULES
+from .runs import RankRuns
+from .summary import RUN_METRIC_COLUMNS, ConsensusKind, RankSummary, SurveyOptionError, run_metrics
 
 COMPONENT_METRIC_COLUMNS = (
     "stability",
     "error",
     "evar",
     "n_spectra_kept",
-    "objective",
-    "objective_mean",
-    "n_iter",
-    "n_runs",
+    *RUN_METRIC_COLUMNS,
 )
-
-
-@dataclass
-class ComponentSummary:
-    """Consensus programs of one rank and the figures of the rank.
-
-    Attributes
-    ----------
-    rank : k
-    programs : (k, genes) consensus programs over the fitted genes, each summing to 1, ordered by
-        total usage (largest first)
-    usages : (n, k) usage of every program by every sample, refit by non-negative least squares
-    clusters : (n,) program of largest usage per sample
-    spectra_labels : (runs * k,) program each run's spectrum was clustered into; -1 for outliers
-    density : (runs * k,) local density of each spectrum
-    metrics : the values of ``COMPONENT_METRIC_COLUMNS``
-    """
-
-    rank: int
-    programs: np.ndarray
-    usages: np.ndarray
-    clusters: np.ndarray
-    spectra_labels: np.ndarray
-    density: np.ndarray
-    metrics: dict
 
 
 def summarize_components(
@@ -67,7 +33,7 @@ def summarize_components(
     density_threshold: float = DENSITY_THRESHOLD,
     local_neighborhood: float = LOCAL_NEIGHBORHOOD,
     random_state: int = 0,
-) -> ComponentSummary:
+) -> RankSummary:
     """Component consensus of one rank (Kotliar et al. 2019) from its runs' spectra.
 
     ``X`` is the samples x genes matrix the runs were fitted on (solver layout or any array/CSR);
@@ -102,12 +68,9 @@ def summarize_components(
         "error": error,
         "evar": 1.0 - error / squared_norm(X),
         "n_spectra_kept": int(found.n_kept),
-        "objective": float(rank_runs.objective.min()),
-        "objective_mean": float(rank_runs.objective.mean()),
-        "n_iter": float(rank_runs.n_iter.mean()),
-        "n_runs": int(rank_runs.runs.size),
+        **run_metrics(rank_runs),
     }
-    return ComponentSummary(
+    return RankSummary(
         rank=k,
         programs=programs,
         usages=usages,
@@ -118,29 +81,30 @@ def summarize_components(
     )
 
 
-def save_component_summary(summary: ComponentSummary, path: str | Path) -> None:
-    """Write a component summary to an .npz file (metrics as named scalars)."""
-    np.savez_compressed(
-        path,
-        rank=summary.rank,
-        programs=summary.programs,
-        usages=summary.usages,
-        clusters=summary.clusters,
-        spectra_labels=summary.spectra_labels,
-        density=summary.density,
-        **metrics_to_arrays(summary.metrics),
-    )
+class ComponentConsensus(ConsensusKind):
+    """The component consensus (Kotliar et al. 2019, cNMF): programs from the runs' spectra."""
 
+    name = "components"
+    metric_columns = COMPONENT_METRIC_COLUMNS
+    int_columns = ("n_runs", "n_spectra_kept")
+    rules = tuple(COMPONENT_RULES)
+    default_rule = "stability_error"
+    headline = "stability"
+    # the solver a survey uses when none is named: brunet for both kinds today
+    default_algorithm = "brunet"
+    keeps_spectra = True
+    refits_other_genes = True
+    summary_arrays = ("programs", "usages", "clusters", "spectra_labels", "density")
+    summary_file = "components.npz"
+    plot_metrics = ("stability", "error", "evar", "n_spectra_kept")
 
-def load_component_summary(path: str | Path) -> ComponentSummary:
-    with np.load(path) as f:
-        values = metrics_from_arrays(f, int_names=("n_runs", "n_spectra_kept"))
-        return ComponentSummary(
-            rank=int(f["rank"]),
-            programs=f["programs"],
-            usages=f["usages"],
-            clusters=f["clusters"],
-            spectra_labels=f["spectra_labels"],
-            density=f["density"],
-            metrics=values,
-        )
+    def check(self, *, n_runs: int, n_permutations: int) -> None:
+        if n_runs < 2:
+            raise SurveyOptionError("n_runs", f"the component consensus needs n_runs >= 2, got {n_runs}")
+        super().check(n_runs=n_runs, n_permutations=n_permutations)
+
+    def params(self, *, density_threshold: float, n_samples: int) -> dict:
+        return {"density_threshold": float(density_threshold)}
+
+    def summarize(self, X, runs: RankRuns, *, random_state: int, density_threshold: float) -> RankSummary:
+        return summarize_components(X, runs, density_threshold=density_threshold, random_state=random_state)

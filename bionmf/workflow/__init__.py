@@ -1,0 +1,59 @@
+"""The library side of the Snakemake workflow, split along the data's flow.
+
+- :mod:`~bionmf.workflow.config`: the config's schema errors by key, and its checks against the library,
+- :mod:`~bionmf.workflow.datasets`: data-set entries, their files and shapes, read and normalized,
+- :mod:`~bionmf.workflow.jobs`: the survey of a job (:class:`bionmf.tl.Survey`), inputs, outputs, log,
+- :mod:`~bionmf.workflow.resources`: runs per job, threads, memory and runtime requests,
+- :mod:`~bionmf.workflow.plots`: the plots saved to files.
+
+Needs the ``workflow`` extra (snakemake, jsonschema) only to run the workflow itself.
+"""
+
+from .config import SURVEY_KEYS, check_config, config_errors, dataset_kind, survey_options, validate_config
+from .datasets import BUNDLED_PREFIX, data_shape, dataset_files, prepare_dataset
+from .jobs import (
+    cluster_table,
+    consensus_frame,
+    job_log,
+    job_survey,
+    load_choice,
+    load_null,
+    load_runs,
+    load_summaries,
+    signature_sets,
+    write_json,
+    write_tsv,
+)
+from .plots import SURVEY_PLOTS, plot_consensus, plot_consensus_grid, plot_survey
+from .resources import job_resources, job_threads, run_chunks
+
+__all__ = [
+    "BUNDLED_PREFIX",
+    "SURVEY_KEYS",
+    "SURVEY_PLOTS",
+    "check_config",
+    "cluster_table",
+    "config_errors",
+    "consensus_frame",
+    "data_shape",
+    "dataset_files",
+    "dataset_kind",
+    "job_log",
+    "job_resources",
+    "job_survey",
+    "job_threads",
+    "load_choice",
+    "load_null",
+    "load_runs",
+    "load_summaries",
+    "plot_consensus",
+    "plot_consensus_grid",
+    "plot_survey",
+    "prepare_dataset",
+    "run_chunks",
+    "signature_sets",
+    "survey_options",
+    "validate_config",
+    "write_json",
+    "write_tsv",
+]

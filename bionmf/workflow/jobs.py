@@ -1,0 +1,129 @@
+"""The jobs of the workflow: the survey a job works on, its inputs and outputs, its log.
+
+Every rule script reads its inputs, calls one stage of :class:`bionmf.tl.Survey` (or one function
+here) and writes its outputs, so the workflow computes what :func:`bionmf.tl.nmf` computes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from .._logging import logger
+from ..core import ConsensusKind, RankRuns, RankSummary
+from ..tl import Survey
+from .config import survey_options
+
+
+def job_survey(prepared: ad.AnnData | str | Path, params: Mapping) -> Survey:
+    """The survey of a job: the prepared data set and the config entries in the rule's ``params``.
+
+    ``params`` holds the survey keys the job depends on (see :data:`bionmf.workflow.config.SURVEY_KEYS`;
+    ``consensus`` already resolved for the data set), ``algorithm`` and ``solver``.
+    """
+    adata = prepared if isinstance(prepared, ad.AnnData) else ad.read_h5ad(prepared)
+    return Survey(adata, options=survey_options(params), solver=params.get("solver"),
+                  algorithm=params.get("algorithm"))
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[RankRuns]:
+    return [RankRuns.load(p) for p in paths]
+
+
+def load_summaries(paths: Iterable[str | Path], kind: ConsensusKind) -> list[RankSummary]:
+    """Summaries written by ``kind.save_summary``."""
+    return [kind.load_summary(p) for p in paths]
+
+
+def load_null(paths: Sequence[str | Path], permutations: Sequence[int], kind: ConsensusKind) -> pd.DataFrame | None:
+    """The null model's metrics (:meth:`bionmf.tl.Survey.null_metrics`) from the summary of each
+    (permutation, rank); ``permutations`` names the permutation of each file."""
+    return Survey.null_metrics(zip(permutations, load_summaries(paths, kind)))
+
+
+def load_choice(path: str | Path) -> dict:
+    """The rank choice written by the ``select`` rule (:meth:`bionmf.tl.Survey.choose`)."""
+    return json.loads(Path(path).read_text())
+
+
+def consensus_frame(summary: RankSummary, samples: Sequence[str]) -> pd.DataFrame:
+    """The consensus matrix as a samples x samples table."""
+    return pd.DataFrame(summary.consensus, index=pd.Index(samples), columns=pd.Index(samples))
+
+
+def cluster_table(adata: ad.AnnData, *, key: str = "nmf") -> pd.DataFrame:
+    """Samples x (consensus cluster at each rank, at the chosen rank, and the sample annotation)."""
+    uns = adata.uns[key]
+    table = pd.DataFrame(index=pd.Index(adata.obs_names, name="sample"))
+    for rank in sorted(uns["clusters"], key=int):
+        table[f"rank_{rank}"] = np.asarray(uns["clusters"][rank], dtype=int)
+    table["chosen"] = adata.obs[f"{key}_cluster"].astype(int).to_numpy()
+    for column in adata.obs.columns:
+        if column != f"{key}_cluster" and not pd.api.types.is_float_dtype(adata.obs[column]):
+            table[column] = adata.obs[column].to_numpy()
+    return table
+
+
+def signature_sets(
+    adata: ad.AnnData, *, rank: int, options: Mapping, key: str = "nmf"
+) -> tuple[pd.DataFrame, dict[str, list[str]], dict[str, str]]:
+    """Signature genes of every metagene at ``rank`` (:func:`bionmf.tl.signatures`).
+
+    Returns the table (one row per metagene and gene), the gene sets and their GMT descriptions.
+    """
+    from ..tl import signatures
+
+    result = signatures(adata, rank=rank, key=key, copy=True, **dict(options))
+    entry = result.uns[f"{key}_signatures"]
+    gene_sets = {name: [str(g) for g in genes] for name, genes in entry["gene_sets"].items()}
+    descriptions = {name: str(text) for name, text in dict(entry.get("descriptions", {})).items()}
+    return entry["table"], gene_sets, descriptions
+
+
+def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Tab-separated, index included."""
+    frame.to_csv(path, sep="\t")
+
+
+def write_json(data: Mapping, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@contextmanager
+def job_log(path: str | Path | None, *, threads: int = 1) -> Iterator[logging.Logger]:
+    """Run a rule's body: its ``bionmf`` log, warnings and any error's traceback go to ``path``,
+    and BLAS and numba use ``threads`` threads (the rule's ``threads``), no more.
+    """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, min(int(threads), int(numba.config.NUMBA_NUM_THREADS)))
+    handler = logging.FileHandler(path, mode="w") if path is not None else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logger, logging.getLogger("py.warnings")]
+    previous_level, previous_threads = logger.level, numba.get_num_threads()
+    for log in loggers:
+        log.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    numba.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield logger
+    except BaseException:
+        logger.exception("job failed")
+        raise
+    finally:
+        numba.set_num_threads(previous_threads)
+        logging.captureWarnings(False)
+        logger.setLevel(previous_level)
+        for log in loggers:
+            log.removeHandler(handler)
+        handler.close()
