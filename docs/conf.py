@@ -12,6 +12,7 @@ tutorials read the bundled Golub data and the pbmc3k file of ``../shared/data`` 
 from __future__ import annotations
 
 import importlib
+import shutil
 import sys
 from pathlib import Path
 
@@ -53,6 +54,8 @@ API_MODULES = {
     "pl": "Plotting",
 }
 autosummary_generate = True
+# classes with their documented members on one page (docs/_templates/autosummary/class.rst)
+templates_path = ["_templates"]
 autodoc_typehints = "none"  # the numpydoc sections say the types in words
 autodoc_member_order = "bysource"
 # show defaults as written (sentinels would print as <object object at 0x...>)
@@ -79,6 +82,8 @@ def _write_api_pages() -> None:
     """docs/api/<name>.rst for every subpackage of API_MODULES, from its __all__."""
     api = DOCS / "api"
     api.mkdir(exist_ok=True)
+    # autosummary's stubs of names that left __all__ would linger, and fail to import
+    shutil.rmtree(api / "generated", ignore_errors=True)
     for name, title in API_MODULES.items():
         module = importlib.import_module(f"bionmf.{name}")
         public = sorted(module.__all__, key=str.lower)
