@@ -46,6 +46,15 @@ def test_every_public_function_has_an_api_page(html):
                 assert "Parameters" in text and "field-list" in text, member
 
 
+def test_no_builtin_docstring_stands_in_for_ours(html):
+    # autodoc shows the docstring of int, tuple or dict for a constant that has none of its own
+    for page in (html / "api").rglob("*.html"):
+        text = html_text(page.read_text())
+        for builtin in ("Convert a number or string to an integer", "Built-in immutable sequence",
+                        "dict() -> new empty dictionary", "str(object='') -> str"):
+            assert builtin not in text, (page.name, builtin)
+
+
 def test_tutorials_were_executed_with_figures(html):
     for name in EXECUTED:
         page = (html / "tutorials" / f"{name}.html").read_text()
