@@ -12,6 +12,7 @@ tutorials read the bundled Golub data and the pbmc3k file of ``../shared/data`` 
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
 # Document this checkout, not whichever bionmf is installed.
 sys.path.insert(0, str(REPO))
+# ... and so do the kernels that execute the tutorials (they inherit the environment).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 import bionmf  # noqa: E402
 
