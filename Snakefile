@@ -38,6 +38,7 @@ include: "rules/consensus.smk"
 include: "rules/select.smk"
 include: "rules/signatures.smk"
 include: "rules/plots.smk"
+include: "rules/project.smk"
 
 
 report: "report/workflow.rst"

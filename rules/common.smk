@@ -10,6 +10,9 @@ import bionmf.workflow as wf
 wf.check_config(config)
 
 DATASETS = config["datasets"]
+# Data sets with project_onto are projected onto another's programs instead of surveyed.
+SURVEYED = wf.surveyed_datasets(DATASETS)
+TARGETS = wf.projection_targets(DATASETS)
 RANKS = sorted(set(config["ranks"]))
 CHUNKS = wf.run_chunks(config["n_runs"], config["runs_per_job"])
 PERMUTATIONS = list(range(config["n_permutations"]))
@@ -142,7 +145,7 @@ def factorize_threads(wildcards):
 def final_outputs():
     """Everything `rule all` asks for, every data set."""
     files = []
-    for name in DATASETS:
+    for name in SURVEYED:
         base = f"results/{name}"
         files += [
             f"{base}/bionmf.h5ad",
@@ -157,4 +160,15 @@ def final_outputs():
             files.append(f"{base}/plots/consensus_grid.png")
             files += [f"{base}/rank_{k}/consensus.tsv" for k in RANKS]
             files += [f"{base}/plots/consensus_rank_{k}.png" for k in RANKS]
+        files.append(f"{base}/programs.h5")
+        files += [f"{base}/programs/rank_{k}.h5" for k in RANKS]
+    for name in TARGETS:
+        files += [f"results/{name}/{f}" for f in ("projection.h5ad", "projection_usages.tsv")]
+        files.append(f"results/{name}/plots/projection_clusters.png")
     return files
+
+
+def reference_programs(wildcards):
+    """The programs file a target is projected onto: its reference's chosen rank, or project.rank."""
+    spec = DATASETS[wildcards.dataset]
+    return wf.programs_file(spec[wf.PROJECT_ONTO], (spec.get("project") or {}).get("rank"))

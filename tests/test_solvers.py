@@ -145,11 +145,13 @@ def test_bad_options_are_named(kwargs, message):
 
 def test_default_stopping_rule_start_and_tol_follow_algorithm():
     assert SolverOptions(algorithm="brunet").stop == "connectivity"
-    assert SolverOptions(algorithm="hals").stop == "objective"
+    # hals: cNMF's factorization (scikit-learn's start and projected-gradient rule) by default
+    assert SolverOptions(algorithm="hals").stop == "gradient"
+    assert SolverOptions(algorithm="hals", init="max").stop == "objective"
     assert SolverOptions(algorithm="brunet").init == "max" and SolverOptions(algorithm="lee").init == "max"
     assert SolverOptions(algorithm="hals").init == "mean"
-    assert SolverOptions(algorithm="hals").tol == 1e-5
-    assert SolverOptions(algorithm="hals", stop="gradient").tol == 1e-4
+    assert SolverOptions(algorithm="hals").tol == 1e-4
+    assert SolverOptions(algorithm="hals", stop="objective").tol == 1e-5
     assert SolverOptions(algorithm="hals", tol=1e-3).tol == 1e-3
 
 

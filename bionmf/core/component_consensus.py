@@ -90,8 +90,10 @@ class ComponentConsensus(ConsensusKind):
     rules = tuple(COMPONENT_RULES)
     default_rule = "stability_error"
     headline = "stability"
-    # the solver a survey uses when none is named: brunet for both kinds today
-    default_algorithm = "brunet"
+    # the solver a survey uses when none is named: the Frobenius HALS of cNMF's factorization (with
+    # hals's defaults: cNMF's start and stopping rule), fast on large sparse data where the
+    # multiplicative KL updates need many times the iterations
+    default_algorithm = "hals"
     keeps_spectra = True
     refits_other_genes = True
     summary_arrays = ("programs", "usages", "clusters", "spectra_labels", "density")

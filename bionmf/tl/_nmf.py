@@ -9,6 +9,7 @@ import anndata as ad
 import numpy as np
 
 from .._logging import logger
+from .._progress import run_progress
 from .._threads import resolve_n_jobs, solver_threads
 from ..core import SurveyOptions
 from ..core.components import DENSITY_THRESHOLD
@@ -118,7 +119,11 @@ def nmf(
         permutation p is seeded by (random_state, p) alone, its runs as the real survey's. Costs
         (1 + n_permutations) times the survey.
     verbose
-        Log one line per rank at INFO level.
+        Show a progress bar over the runs on stderr when a person is watching (a terminal or a
+        Jupyter notebook; never in a batch job or the workflow), and log one line per rank at
+        INFO level (``logging.getLogger("bionmf")``). ``False`` silences both. An interrupted
+        survey (Ctrl-C, ``KeyboardInterrupt``) stops within about a second and writes nothing
+        into ``adata``.
     copy
         Return a new AnnData instead of writing into ``adata``.
 
@@ -176,19 +181,23 @@ def nmf(
                     X.shape[0], X.shape[1], list(survey.ranks), n_runs, survey.solver.algorithm, survey.kind.name)
     runs, summaries, null = [], [], []
     start = time.perf_counter()
-    with solver_threads(n_jobs, uses_blas=survey.solver.algorithm != "brunet") as threads:
-        for i, rank_runs in enumerate(survey.factorize_ranks(n_jobs=threads), start=1):
+    total = len(survey.ranks) * n_runs * (1 + survey.options.n_permutations)
+    with run_progress(total, verbose=verbose) as progress, \
+            solver_threads(n_jobs, uses_blas=survey.solver.algorithm != "brunet") as threads:
+        for i, rank_runs in enumerate(survey.factorize_ranks(n_jobs=threads, progress=progress), start=1):
             merged, summary = survey.summarize(rank_runs)
             runs.append(merged)
             summaries.append(summary)
+            headline = survey.kind.headline
+            progress.describe(f"rank {summary.rank}: {headline} {summary.metrics[headline]:.3f}")
             if verbose:
-                headline = survey.kind.headline
                 logger.info("rank %d (%d/%d): %s %.4f, %.0f iterations per run, %.1f s elapsed",
                             summary.rank, i, len(survey.ranks), headline, summary.metrics[headline],
                             summary.metrics["n_iter"], time.perf_counter() - start)
         for p in range(survey.options.n_permutations):
+            progress.describe(f"permutation {p + 1}/{n_permutations}")
             null += [(p, survey.summarize(r, permutation=p)[1])
-                     for r in survey.factorize_ranks(permutation=p, n_jobs=threads)]
+                     for r in survey.factorize_ranks(permutation=p, n_jobs=threads, progress=progress)]
             if verbose:
                 logger.info("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations,
                             time.perf_counter() - start)

@@ -10,7 +10,7 @@ AnnData.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import anndata as ad
 import numpy as np
@@ -126,13 +126,15 @@ class Survey:
                     result.objective.min(), result.best_run)
         return result
 
-    def factorize_ranks(self, *, permutation: int | None = None, n_jobs: int = 1) -> Iterator[RankRuns]:
+    def factorize_ranks(self, *, permutation: int | None = None, n_jobs: int = 1,
+                        progress: Callable[[int], None] | None = None) -> Iterator[RankRuns]:
         """All runs of every rank, rank by rank; the runs of all ranks share one pool of ``n_jobs``
         threads where the solver allows (:func:`bionmf.core.run_ranks`). The caller sets the
-        threads (:func:`bionmf._threads.solver_threads`)."""
+        threads (:func:`bionmf._threads.solver_threads`); ``progress(n)`` is called as n runs finish."""
         return run_ranks(self.matrix(permutation), self.ranks, range(self.options.n_runs),
                          random_state=self.options.random_state, options=self.solver, n_jobs=n_jobs,
-                         batch_size=self.solver.batch_size, keep_spectra=self._keeps_spectra(permutation))
+                         batch_size=self.solver.batch_size, keep_spectra=self._keeps_spectra(permutation),
+                         progress=progress)
 
     def summarize(self, chunks: RankRuns | Sequence[RankRuns], *,
                   permutation: int | None = None) -> tuple[RankRuns, RankSummary]:

@@ -4,13 +4,14 @@
 - :mod:`~bionmf.workflow.datasets`: data-set entries, their files and shapes, read and normalized,
 - :mod:`~bionmf.workflow.jobs`: the survey of a job (:class:`bionmf.tl.Survey`), inputs, outputs, log,
 - :mod:`~bionmf.workflow.resources`: runs per job, threads, memory and runtime requests,
-- :mod:`~bionmf.workflow.plots`: the plots saved to files.
+- :mod:`~bionmf.workflow.plots`: the plots saved to files,
+- :mod:`~bionmf.workflow.projection`: data sets projected onto another's programs (``project_onto``).
 
 Needs the ``workflow`` extra (snakemake, jsonschema) only to run the workflow itself.
 """
 
 from .config import SURVEY_KEYS, check_config, config_errors, dataset_kind, survey_options, validate_config
-from .datasets import BUNDLED_PREFIX, data_shape, dataset_files, prepare_dataset
+from .datasets import BUNDLED_PREFIX, data_shape, dataset_files, prepare_dataset, read_dataset
 from .jobs import (
     cluster_table,
     consensus_frame,
@@ -25,13 +26,24 @@ from .jobs import (
     write_tsv,
 )
 from .plots import SURVEY_PLOTS, plot_consensus, plot_consensus_grid, plot_survey
+from .projection import (
+    PROJECT_ONTO,
+    check_projections,
+    programs_file,
+    project_dataset,
+    projection_targets,
+    surveyed_datasets,
+    usage_table,
+)
 from .resources import job_resources, job_threads, run_chunks
 
 __all__ = [
     "BUNDLED_PREFIX",
+    "PROJECT_ONTO",
     "SURVEY_KEYS",
     "SURVEY_PLOTS",
     "check_config",
+    "check_projections",
     "cluster_table",
     "config_errors",
     "consensus_frame",
@@ -50,9 +62,15 @@ __all__ = [
     "plot_consensus_grid",
     "plot_survey",
     "prepare_dataset",
+    "programs_file",
+    "project_dataset",
+    "projection_targets",
+    "read_dataset",
     "run_chunks",
     "signature_sets",
     "survey_options",
+    "surveyed_datasets",
+    "usage_table",
     "validate_config",
     "write_json",
     "write_tsv",

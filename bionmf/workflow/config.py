@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import io, pp
 from ..core import ConsensusKind, SurveyOptions, resolve_consensus
 from .datasets import BUNDLED_PREFIX, BUNDLED_SHAPES, bundled_name, data_shape, dataset_files, is_bundled
+from .projection import PROJECT_ONTO, check_projections
 
 #: the config keys that are :class:`bionmf.core.SurveyOptions` fields
 SURVEY_KEYS = ("ranks", "n_runs", "consensus", "rank_rule", "density_threshold", "n_permutations", "random_state")
@@ -38,8 +39,9 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
     """Checks the JSON schema cannot express; a ValueError naming the key, before any job runs.
 
     Every input file exists, bundled data sets exist, the ``read`` and ``normalize`` options of
-    each data set are keywords of the functions they go to, and the survey and solver options
-    are accepted by the library for each data set's consensus kind.
+    each data set are keywords of the functions they go to, the survey and solver options
+    are accepted by the library for each surveyed data set's consensus kind, and every
+    projection target names a surveyed reference (:func:`check_projections`).
     """
     workdir = Path(workdir)
     try:
@@ -55,6 +57,8 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
             raise ValueError(f"config['datasets'][{name!r}]['path']: unknown bundled data set "
                              f"{spec['path']!r}; bundled: {', '.join(BUNDLED_PREFIX + b for b in BUNDLED_SHAPES)}")
         _check_options(name, spec, workdir)
+        if spec.get(PROJECT_ONTO):
+            continue  # a projection target is not surveyed: no survey options to check on it
         n_samples = data_shape(spec, workdir=workdir)[0]
         try:
             resolved = options.for_samples(n_samples)
@@ -66,6 +70,7 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
             resolved.solver_options(config.get("solver"), algorithm=config.get("algorithm"))
         except (ValueError, TypeError) as error:
             raise ValueError(f"config['solver']: {error}") from None
+    check_projections(config)
 
 
 #: The reader :func:`bionmf.io.read` hands each format to; its keywords are the ``read`` options.

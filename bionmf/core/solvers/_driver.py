@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -76,6 +76,7 @@ def factorize_batch(
     options: SolverOptions,
     *,
     threads: bool = True,
+    on_finish: Callable[[int], None] | None = None,
 ) -> BatchResult:
     """Run one NMF per seed at ``rank`` on X (samples x genes, V = X^T), all runs advancing together.
 
@@ -86,6 +87,8 @@ def factorize_batch(
     ``threads=False`` computes the batch on the calling thread alone, without holding the GIL, so
     that a caller can keep several batches going from threads of its own; only for options where
     :func:`runs_alone` holds.
+
+    ``on_finish(n)``, when given, is called as ``n`` runs leave the batch (to count progress).
     """
     if not threads and not runs_alone(options):
         raise ValueError(
@@ -106,6 +109,8 @@ def factorize_batch(
     step = _STEPS[options.algorithm]
     if options.stop == "gradient":
         step = partial(step, gradient=True)
+    if options.algorithm == "hals":
+        step = partial(step, inner_sweeps=options.inner_sweeps)
     x_norm2 = None if options.loss == "kullback-leibler" else squared_norm(X)
     n_iter = np.zeros(b, dtype=np.int64)
     converged = np.zeros(b, dtype=bool)
@@ -122,6 +127,8 @@ def factorize_batch(
             n_stable=options.n_stable, eps=eps, threads=threads,
         )
         active = active[:0]
+        if on_finish is not None:
+            on_finish(b)
     while active.size and done_iter < options.max_iter:
         steps = min(options.check_interval, options.max_iter - done_iter)
         violation = step(X, Wt, H, active, steps, eps)
@@ -143,6 +150,9 @@ def factorize_batch(
             last_obj[active] = obj
         converged[active[finished]] = True
         active = active[~finished]
+        if on_finish is not None:
+            # runs still going at max_iter leave the batch with the loop
+            on_finish(int(finished.sum()) + (active.size if done_iter >= options.max_iter else 0))
 
     final = objective(X, Wt, H, np.arange(b), options.loss, x_norm2, threads=threads)
     return BatchResult(
