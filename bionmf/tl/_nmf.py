@@ -165,9 +165,9 @@ def nmf(
     ``varm['nmf']``
         genes x k metagene loadings (W) at the chosen rank; zero for genes not fitted.
     ``obs['nmf_cluster']``
-        consensus cluster of each sample at the chosen rank (categorical ``'0'``..``'k-1'``;
+        consensus cluster of each sample at the chosen rank (categorical ``'0'`` to ``'k-1'``;
         cluster a is matched to metagene a).
-    ``obs['nmf_usage_0']`` .. ``obs['nmf_usage_<k-1>']``
+    ``obs['nmf_usage_0']`` to ``obs['nmf_usage_<k-1>']``
         the columns of ``obsm['X_nmf']``, so ``sc.pl.umap(adata, color="nmf_usage_0")`` works
         (with either consensus; a previous survey's columns under the key are replaced).
     ``obs['nmf_silhouette']``
@@ -202,7 +202,7 @@ def nmf(
         genes x k program loadings: the consensus programs (each summing to 1 over the fitted
         genes) and, for genes outside the fit, their least-squares fit on the usages.
     ``obs['nmf_cluster']``
-        program of largest usage per sample (categorical ``'0'``..``'k-1'``).
+        program of largest usage per sample (categorical ``'0'`` to ``'k-1'``).
     ``uns['nmf']``
         ``params``, ``rank``, ``rank_rules``, ``metrics`` (DataFrame indexed by rank: stability
         (silhouette of the spectra clustering), error (||X - usages programs||^2), evar,

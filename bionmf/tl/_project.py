@@ -61,7 +61,7 @@ def project(
 
     Genes of the reference missing from the new data: the usages are fitted on the shared
     genes, with a warning naming how many genes are missing and the share of each program's
-    loading weight they carry. Above ``max_missing`` (default 0.5, :data:`MAX_MISSING`) for
+    loading weight they carry. Above ``max_missing`` (default 0.5, ``MAX_MISSING``) for
     any program, or with fewer shared genes than programs, it is an error.
 
     Parameters
@@ -110,7 +110,7 @@ def project(
         observations x k usages of the reference's programs.
     ``obs[f"{key_added}_cluster"]``
         the program of largest usage (categorical, categories named as the reference's
-        clusters, ``'0'``..``'k-1'``); missing for observations with no signal in the genes
+        clusters, ``'0'`` to ``'k-1'``); missing for observations with no signal in the genes
         used (usage 0 everywhere; a warning names them).
     ``uns[key_added]``
         ``kind`` (``"projection"``), ``reference`` (where the programs came from), ``key``

@@ -73,6 +73,7 @@ class Survey:
         # the solver's default depends on the consensus kind, and its options are named before the
         # ranks are checked against the data's size
         self.solver = options.for_samples(X.shape[0]).solver_options(solver, algorithm=algorithm)
+        #: the survey's options, with ``auto`` consensus and the default rank rule resolved
         self.options = options.for_data(X.shape)
         self.kind = self.options.kind
         self.genes = genes
@@ -81,6 +82,7 @@ class Survey:
         self._X = prepare_matrix(X, self.solver.np_dtype)
         self._permuted: tuple[int, object] | None = None
         o = self.options
+        #: every option as recorded in ``uns[key]['params']``
         self.params = {
             "ranks": list(o.ranks),
             "n_runs": int(o.n_runs),

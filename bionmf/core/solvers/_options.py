@@ -58,7 +58,7 @@ class SolverOptions:
         ``"float32"`` or ``"float64"``; factors and arithmetic in this precision.
     init
         Random starts: ``"max"`` (entries uniform on (0, max X), the R package NMF's seeding;
-        the default of ``brunet`` and ``lee``) or ``"mean"`` (entries sqrt(mean X / k) |N(0, 1)|,
+        the default of ``brunet`` and ``lee``) or ``"mean"`` (entries sqrt(mean X / k) ``|N(0, 1)|``,
         scikit-learn's and so cNMF's; the default of ``hals``, whose exact least-squares row
         updates fare worse from a start far above the data: on 20,000 simulated cells the spectra
         stability rose from 0.80 to 0.92, see ``benchmarks/SINGLECELL.md``); see
