@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .._logging import logger
 from ..core.projection import LOSSES, fit_usages
-from ..io._programs import Programs, programs_from_survey, read_programs
+from ..io import Programs, programs_from_survey, read_programs
 from .._messages import name_some, plural
 from ..pp._validate import describe_negative, describe_nonfinite, looks_logged
 from ._replay import Replay

@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._logging import logger
-from .._matrix import gene_mask, get_matrix, matrix_name
+from .._matrix import class_column, gene_mask, get_matrix, matrix_name
 from .._threads import solver_threads
 from ..core import RankRuns, RankSummary, SurveyOptions, run_rank, run_ranks
 from ..core import crossval as cv
@@ -304,15 +304,3 @@ class Survey:
         if sorted(by_rank) != list(self.ranks):
             raise ValueError(f"ranks of the {what} {sorted(by_rank)} do not match the survey's ranks {list(self.ranks)}")
         return by_rank
-
-
-def class_column(adata: ad.AnnData, classes: str) -> pd.Series:
-    """``adata.obs[classes]``, checked: a ValueError naming the column (and the samples without a class)."""
-    if not isinstance(classes, str) or classes not in adata.obs.columns:
-        raise ValueError(f"classes={classes!r} is not a column of adata.obs; its columns: {list(adata.obs.columns)}")
-    column = adata.obs[classes]
-    missing = column.isna().to_numpy()
-    if missing.any():
-        raise ValueError(f"adata.obs[{classes!r}] has no class for {int(missing.sum())} samples "
-                         f"(e.g. {list(adata.obs_names[missing][:3])}); give every sample a class")
-    return column

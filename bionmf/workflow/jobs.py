@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger
+from .._matrix import class_column
 from ..core import ConsensusKind, RankRuns, RankSummary
 from ..tl import Survey
 from .config import survey_options
@@ -64,8 +65,6 @@ def load_crossval(survey: Survey, paths: Iterable[str | Path]) -> pd.DataFrame |
 
 def job_classes(adata: ad.AnnData, classes: str | None) -> pd.Series | None:
     """The obs column of known classes named in the data set's config (checked), or None."""
-    from ..tl._survey import class_column
-
     return None if classes is None else class_column(adata, classes)
 
 
