@@ -1,5 +1,5 @@
-"""The ``bionmf`` command: the rank survey and its signatures for people who do not write Python or
-Snakefiles. Every subcommand runs the library functions the workflow runs and writes the same files.
+"""The ``bionmf`` command: the rank survey, its signatures and the projection of new data, for
+people who do not write Python or Snakefiles. Every subcommand runs the library functions the workflow runs and writes the same files.
 
 Exit codes: 0 success; 1 the data or an option were refused (the message names the input and
 the fix); 2 the command line is wrong (unknown option, malformed value); 3 an input file is
@@ -130,8 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-iter", type=_positive_int, default=2000, help="iterations per run at most (default 2000)")
     s.add_argument("--stop", choices=("connectivity", "objective", "gradient"), default=None,
                    help="stopping rule (default: the algorithm's)")
-    s.add_argument("--n-stable", type=_positive_int, default=20,
-                   help="connectivity rule: checks without change before a run stops (default 20; Brunet: 40)")
+    s.add_argument("--n-stable", type=_positive_int, default=None,
+                   help="connectivity rule: a run stops once its sample grouping has stayed the same for more "
+                        "than N checks (default 40, Brunet's and the R package NMF's; 20 is faster but can "
+                        "change the rank chosen)")
     s.add_argument("--tol", type=_positive_float, default=None, help="objective/gradient rule tolerance")
     s.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="arithmetic (default float32)")
     s.add_argument("--signatures", choices=("kim", "loading", "contribution"), default="kim",
@@ -155,6 +157,35 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-top", type=_positive_int, default=None, help="genes per metagene (loading method)")
     g.add_argument("--key", default="nmf", help="key_added of the survey (default nmf)")
     g.add_argument("--quiet", "-q", action="store_true", help="log warnings and errors only")
+
+    p = sub.add_parser(
+        "project", help="score new samples or cells with a survey's metagenes/programs (bionmf.tl.project)",
+        description="Read new expression data and a reference (a programs file written by the workflow or by "
+                    "bionmf.io.write_programs, or a survey's bionmf.h5ad), give every new observation its usage of "
+                    "each reference metagene/program with the loadings fixed (the reference's normalization "
+                    "replayed, genes matched by name), and write into --out: projection.h5ad, "
+                    "projection_usages.tsv and plots/projection_clusters.png.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", type=Path, help="new expression data: GCT, TSV/CSV/TXT (.gz), h5ad, 10x .h5 or matrix folder")
+    p.add_argument("--reference", "-r", type=Path, required=True,
+                   help="programs file (.h5, e.g. results/<name>/programs.h5) or a survey's bionmf.h5ad")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output directory (created)")
+    p.add_argument("--rank", type=_positive_int, default=None,
+                   help="surveyed rank to use (bionmf.h5ad reference; default: the chosen one)")
+    p.add_argument("--annotation", type=Path, default=None,
+                   help="TSV/CSV of sample annotation, first column the sample names (columns of the usage table)")
+    p.add_argument("--format", dest="format", choices=("gct", "table", "h5ad", "10x_h5", "10x_mtx"), default=None,
+                   help="input format when the file name does not tell")
+    p.add_argument("--samples-in-rows", action="store_true",
+                   help="tables only: samples are rows (default: genes are rows)")
+    p.add_argument("--max-missing", type=_positive_float, default=None,
+                   help="refuse when any program would lose more than this share of its loading weight to genes "
+                        "missing from the input (default 0.5)")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots/ directory")
+    p.add_argument("--key", default="nmf", help="key of the reference survey; results go under <key>_projection "
+                   "(default nmf)")
+    p.add_argument("--quiet", "-q", action="store_true", help="log warnings and errors only")
     return parser
 
 
@@ -214,7 +245,8 @@ def run_survey(args: argparse.Namespace, out: Path) -> None:
     options = SurveyOptions(ranks=args.ranks, n_runs=args.runs, consensus=args.consensus, rank_rule=args.rank_rule,
                             density_threshold=args.density_threshold, n_permutations=args.permutations,
                             random_state=args.seed)
-    solver = {"max_iter": args.max_iter, "n_stable": args.n_stable, "dtype": args.dtype,
+    solver = {"max_iter": args.max_iter, "dtype": args.dtype,
+              **({} if args.n_stable is None else {"n_stable": args.n_stable}),
               **({} if args.stop is None else {"stop": args.stop}), **({} if args.tol is None else {"tol": args.tol})}
     survey = Survey(adata, options=options, solver=solver, algorithm=args.algorithm, verbose=False)
     logger.info("%d samples x %d genes fitted, ranks %s, %d runs each, %s, %s consensus", survey.matrix().shape[0],
@@ -285,7 +317,34 @@ def run_signatures(args: argparse.Namespace, out: Path) -> None:
     write_gmt(gene_sets, out / "signatures" / f"rank_{rank}.gmt", descriptions=descriptions)
 
 
-_COMMANDS = {"survey": run_survey, "signatures": run_signatures}
+def run_project(args: argparse.Namespace, out: Path) -> None:
+    """``bionmf project``: new data scored with a reference's metagenes/programs, as the workflow's
+    ``project`` and ``projection_plot`` rules do."""
+    import anndata as ad
+
+    from . import workflow as wf
+    from .pl import clusters
+    from .tl import project
+
+    for name, path in (("input", args.input), ("--reference", args.reference), ("--annotation", args.annotation)):
+        if path is not None and not path.exists():
+            raise FileNotFoundError(f"{name} {path} does not exist")
+    spec = {"path": str(args.input), "format": args.format,
+            "annotation": None if args.annotation is None else str(args.annotation),
+            "read": {"transpose": False} if args.samples_in_rows else {}}
+    adata = wf.read_dataset(spec)
+    reference = ad.read_h5ad(args.reference) if args.reference.suffix == ".h5ad" else args.reference
+    options = {} if args.max_missing is None else {"max_missing": args.max_missing}
+    key_added = f"{args.key}_projection"
+    project(adata, reference, key=args.key, rank=args.rank, key_added=key_added, **options)
+    adata.write_h5ad(out / "projection.h5ad")
+    wf.write_tsv(wf.usage_table(adata, key=args.key), out / "projection_usages.tsv")
+    if not args.no_plots:
+        (out / "plots").mkdir()
+        clusters(adata, key=key_added, save=out / "plots" / "projection_clusters.png", show=False)
+
+
+_COMMANDS = {"survey": run_survey, "signatures": run_signatures, "project": run_project}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -97,7 +97,7 @@ def test_help_documents_every_option(small_gct):
     from bionmf.cli import build_parser
 
     parser = build_parser()
-    for command in ("survey", "signatures"):
+    for command in ("survey", "signatures", "project"):
         done = bionmf_cli(command, "--help", cwd=small_gct)
         assert done.returncode == 0 and "exit codes:" in done.stdout
         sub = parser._subparsers._group_actions[0].choices[command]
@@ -117,3 +117,25 @@ def test_error_exits_leave_nothing(small_gct):
     assert "ranks [40] too large for 38 samples" in refused.stderr and "Traceback" not in refused.stderr
     assert not (small_gct / "r").exists()
     assert not [p for p in small_gct.iterdir() if p.name.startswith(".r.")]
+
+
+def test_project_scores_held_out_samples_with_a_programs_file(small_gct, tmp_path):
+    golub = bionmf.datasets.golub()[:, :400].copy()
+    held = golub.obs_names[::4]
+    reference = golub[~golub.obs_names.isin(held)].copy()
+    bionmf.tl.nmf(reference, ranks=[2], n_runs=6, random_state=0, verbose=False)
+    bionmf.io.write_programs(reference, tmp_path / "programs.h5")
+    bionmf.io.write_gct(golub[held].copy(), tmp_path / "new.gct")
+    done = bionmf_cli("project", "new.gct", "--reference", "programs.h5", "--out", "projected", "--no-plots",
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "projected" / "projection_usages.tsv", sep="\t", index_col=0)
+    assert list(table.index) == list(held) and {"usage_0", "usage_1", "cluster"} <= set(table.columns)
+    # the ALL and AML samples held out land in different metagenes, mostly
+    labels = golub.obs.loc[held, "ALL_AML"].astype(str)
+    assert pd.crosstab(table["cluster"], labels).max(axis=1).sum() >= len(held) - 2
+    projected = ad.read_h5ad(tmp_path / "projected" / "projection.h5ad")
+    assert projected.obsm["nmf_projection"].shape == (len(held), 2)
+    absent = bionmf_cli("project", "new.gct", "--reference", "nothing.h5", "--out", "p2", cwd=tmp_path)
+    assert absent.returncode == 3 and "nothing.h5 does not exist" in absent.stderr
+    assert not (tmp_path / "p2").exists()
