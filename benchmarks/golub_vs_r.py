@@ -1,29 +1,32 @@
 """bionmf against the R package NMF on the same rank survey of the Golub data, in one run.
 
-Both programs run Brunet's algorithm (KL multiplicative updates) on the 38 x 5000 Golub matrix
-(``esGolub`` in R, ``bionmf.datasets.golub()`` here: the same values), ranks 2-6, 10 runs each:
+Both programs run Brunet's method (KL multiplicative updates, the connectivity stop of R's
+``nmf.stop.connectivity``) on the 38 x 5000 Golub matrix (``esGolub`` in R,
+``bionmf.datasets.golub()`` here: the same values):
 
-* R: ``tests/reference/r_nmf_survey.R`` in a subprocess, runs sequential (one core). Reported
-  twice: the seconds of the ``nmf()`` calls alone, as R's ``system.time`` measures them, and the
-  wall time of the whole ``Rscript`` process (R start-up and package loading included).
-* bionmf: ``tl.nmf`` as a user calls it, timed around the call (solver, consensus, metrics), after
-  one warm-up call that compiles (or loads from numba's cache) the kernels; that first call is
-  reported on its own. Configurations: the library's defaults with 2 threads and with 1 thread,
-  Brunet's exact stopping rule (``stop="connectivity"``, ``n_stable=40``), float64, and the
-  connectivity rule with shorter ``n_stable`` (``--n-stable``, default 20 and 10).
+* P1 (default): ranks 2-6, 10 runs each. ``--p2``: ranks 2-10, 50 runs each; R then runs
+  ``--r-runs`` (default 5) runs per rank and its ``nmf()`` seconds are scaled by 50 / r-runs (R's
+  runs are sequential and independent, so its time grows linearly with the runs; said in the output).
+* R: ``tests/reference/r_nmf_survey.R`` in a subprocess, runs sequential (one core): the seconds of
+  the ``nmf()`` calls (R's ``system.time``) and the whole ``Rscript`` process (start-up, package and
+  data loading included).
+* bionmf, whole process: ``python -c "import bionmf; tl.nmf(golub, ...)"`` in a subprocess, import
+  and data loading included, after one process that compiles the kernels into numba's cache
+  (reported). Its defaults: Brunet's rule (``n_stable=40``), float32, all cores.
+* bionmf, in process: ``tl.nmf`` timed around the call (median of ``--repeat``) for the default, the
+  speed option ``n_stable=20``, float64 and one thread.
 
-For every configuration the table gives the wall time and the CPU time (all threads; other jobs on
-a busy machine disturb it much less than wall time), the speed-up over R's ``nmf()`` calls in
-both, the cophenetic correlation per rank, the mean iterations per run, and how many samples'
-consensus clusters differ from those of the exact-rule run and from R's (best one-to-one matching
-of the clusters), per rank.
+The ratios printed: R's whole process over bionmf's whole process (the headline), and R's
+``nmf()`` calls over bionmf's ``tl.nmf`` call, wall and CPU.
 
-    PYTHONPATH=. python benchmarks/golub_vs_r.py --repeat 3 --out benchmarks/results/golub_vs_r.tsv
+    PYTHONPATH=. python benchmarks/golub_vs_r.py --repeat 3            # P1
+    PYTHONPATH=. python benchmarks/golub_vs_r.py --repeat 3 --p2       # P2
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +42,28 @@ from bionmf.core.consensus import misassigned
 
 HERE = Path(__file__).resolve().parent
 R_SCRIPT = HERE.parent / "tests" / "reference" / "r_nmf_survey.R"
+
+
+WHOLE_PROCESS = """
+import sys, time
+start = time.perf_counter()
+import bionmf
+adata = bionmf.datasets.golub()
+bionmf.tl.nmf(adata, ranks=range({low}, {high} + 1), n_runs={runs}, random_state=0, verbose=False)
+print(time.perf_counter() - start)
+"""
+
+
+def run_whole_process(ranks, runs) -> tuple[float, float]:
+    """Wall seconds of a fresh Python process that imports bionmf and runs the survey at its
+    defaults (measured outside, so interpreter start-up is included), and CPU seconds of it."""
+    code = WHOLE_PROCESS.format(low=ranks[0], high=ranks[-1], runs=runs)
+    before = os.times()
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = os.times()
+    return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
 
 def run_r(ranks, runs, seed) -> dict:
@@ -85,48 +110,57 @@ def run_bionmf(adata, ranks, runs, repeat, n_jobs=None, **solver) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ranks", type=int, nargs=2, default=[2, 6], metavar=("LOW", "HIGH"))
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3, help="timed repeats of each bionmf configuration (median reported)")
+    parser.add_argument("--p2", action="store_true", help="ranks 2-10 x 50 runs (R on --r-runs, scaled)")
+    parser.add_argument("--ranks", type=int, nargs=2, default=None, metavar=("LOW", "HIGH"))
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--r-runs", type=int, default=None, help="R's runs per rank (its time is scaled to --runs)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed repeats of each bionmf measure (median reported)")
     parser.add_argument("--r-seed", type=int, default=123456)
-    parser.add_argument("--n-stable", type=int, nargs="*", default=[20, 10],
-                        help="also time the connectivity rule with these n_stable (shorter than Brunet's 40)")
     parser.add_argument("--skip-r", action="store_true", help="time bionmf only")
     parser.add_argument("--out", type=Path, default=None, help="write the table here (TSV)")
     args = parser.parse_args()
-    ranks = list(range(args.ranks[0], args.ranks[1] + 1))
+    low, high = args.ranks or ((2, 10) if args.p2 else (2, 6))
+    runs = args.runs or (50 if args.p2 else 10)
+    r_runs = args.r_runs or (5 if args.p2 else runs)
+    ranks = list(range(low, high + 1))
     adata = bionmf.datasets.golub()
 
-    # first calls: numba compiles the kernels (or loads them from its on-disk cache)
+    # first calls: numba compiles the kernels into its on-disk cache (or loads them from it)
     for dtype in ("float32", "float64"):
         start = time.perf_counter()
         bionmf.tl.nmf(adata, ranks=[2], n_runs=2, solver={"max_iter": 20, "dtype": dtype}, verbose=False, copy=True)
         print(f"first call ({dtype}, JIT compile or cache load): {time.perf_counter() - start:.2f} s", flush=True)
 
-    exact = dict(stop="connectivity", check_interval=10, n_stable=40)
+    walls, cpus = zip(*(run_whole_process(ranks, runs) for _ in range(args.repeat)))
+    whole = dict(seconds=float(np.median(walls)), cpu=float(np.median(cpus)))
+    print(f"bionmf whole process (import, data, survey at the defaults): {whole['seconds']:.2f} s wall "
+          f"(repeats: {', '.join(f'{w:.2f}' for w in walls)}), {whole['cpu']:.2f} s CPU", flush=True)
+
     configs = {
-        "bionmf default, 2 threads": dict(n_jobs=2),
+        "bionmf default (Brunet's rule)": dict(),
         "bionmf default, 1 thread": dict(n_jobs=1),
-        "bionmf exact rule, 2 threads": dict(n_jobs=2, **exact),
-        "bionmf exact rule float64, 2 threads": dict(n_jobs=2, dtype="float64", **exact),
+        "bionmf n_stable=20 (speed option)": dict(n_stable=20),
+        "bionmf default, float64": dict(dtype="float64"),
     }
-    for n_stable in args.n_stable:
-        configs[f"bionmf n_stable={n_stable}, 2 threads"] = dict(n_jobs=2, **dict(exact, n_stable=n_stable))
     results = {}
     for name, options in configs.items():
-        results[name] = run_bionmf(adata, ranks, args.runs, args.repeat, **options)
+        results[name] = run_bionmf(adata, ranks, runs, args.repeat, **options)
         times = ", ".join(f"{t:.2f}" for t in results[name]["times"])
         print(f"{name}: {results[name]['seconds']:.2f} s wall (repeats: {times}), "
               f"{results[name]['cpu']:.2f} s CPU", flush=True)
     r = None
+    scale = runs / r_runs
     if not args.skip_r:
-        print(f"R package NMF: {len(ranks)} ranks x {args.runs} runs, sequential ...", flush=True)
-        r = run_r(ranks, args.runs, args.r_seed)
+        print(f"R package NMF: {len(ranks)} ranks x {r_runs} runs, sequential ...", flush=True)
+        r = run_r(ranks, r_runs, args.r_seed)
+        start_up = r["wall"] - r["seconds"]
+        r = dict(r, seconds=r["seconds"] * scale, cpu=r["cpu"] * scale, wall=start_up + r["seconds"] * scale)
         print(f"R: nmf() {r['seconds']:.1f} s wall, {r['cpu']:.1f} s CPU; Rscript process {r['wall']:.1f} s wall "
-              f"({r['version']})", flush=True)
+              f"({r['version']})" + (f"; R ran {r_runs} runs per rank, times scaled by {scale:g}" if scale != 1 else ""),
+              flush=True)
 
     rows = []
-    reference = results["bionmf exact rule, 2 threads"]
+    reference = results["bionmf default (Brunet's rule)"]
     for name, res in [("R NMF (nmf() calls)", r)] + list(results.items()):
         if res is None:
             continue
@@ -138,11 +172,11 @@ def main() -> None:
             row[f"coph k{k}"] = res["cophenetic"][k]
         if "n_iter" in res:
             row["mean iter"] = float(np.mean(list(res["n_iter"].values())))
-        row["differ vs exact (k2..)"] = " ".join(
+        row["differ vs default (k2..)"] = " ".join(
             str(misassigned(res["clusters"][k], reference["clusters"][k].loc[res["clusters"][k].index]))
             for k in ranks
         )
-        if r is not None:
+        if r is not None and scale == 1:
             row["differ vs R (k2..)"] = " ".join(
                 str(misassigned(res["clusters"][k], r["clusters"][k].loc[res["clusters"][k].index]))
                 for k in ranks
@@ -151,11 +185,12 @@ def main() -> None:
     table = pd.DataFrame(rows).set_index("configuration")
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.precision", 3):
         print(table)
+    survey = f"ranks {low}-{high} x {runs} runs"
     if r is not None:
-        print(f"R: nmf() calls {r['seconds']:.1f} s wall, {r['cpu']:.1f} s CPU; the whole Rscript process "
-              f"(start-up, package and data loading included) {r['wall']:.1f} s wall; "
-              f"R wall incl. start-up / bionmf default (2 threads): "
-              f"{r['wall'] / results['bionmf default, 2 threads']['seconds']:.1f}x")
+        print(f"{survey}: R whole process / bionmf whole process (default): {r['wall'] / whole['seconds']:.1f}x "
+              f"wall ({r['wall']:.1f} s / {whole['seconds']:.2f} s); R nmf() calls / bionmf tl.nmf call: "
+              f"{r['seconds'] / reference['seconds']:.1f}x wall, {r['cpu'] / reference['cpu']:.1f}x CPU"
+              + (f" (R timed on {r_runs} runs per rank, scaled by {scale:g})" if scale != 1 else ""))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, sep="\t")

@@ -1,8 +1,8 @@
 """Cost of one KL (brunet) iteration on Golub: per run, by rank, precision and threads.
 
 Advances a batch of seeded runs by a fixed number of iterations with the solver kernel alone (no
-stopping checks) and reports milliseconds per iteration per run, the median of ``--repeat``
-timings. With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
+stopping checks) and reports milliseconds per iteration per run, the minimum of ``--repeat``
+timings (the least disturbed by other jobs). With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
 the working tree's (alternating, from the same starting factors) and the two results are compared
 bitwise; both are then compiled fresh from source (numba's on-disk cache off), because a fresh
 compile and a cache load of the same float64 kernel can differ in the last bit.
@@ -94,7 +94,7 @@ def main() -> None:
                 steps(X, Wt, H, np.arange(1), 1, dtype(np.finfo(dtype).eps))
 
         print(f"Golub {X64.shape[0]} samples x {X64.shape[1]} genes; {args.steps} iterations per timing, "
-              f"median of {args.repeat}; ms per iteration per run, CPU (wall)")
+              f"min of {args.repeat}; ms per iteration per run, CPU (wall)")
         for threads in args.threads:
             numba.set_num_threads(threads)
             n_runs = threads * args.runs_per_thread
@@ -115,8 +115,8 @@ def main() -> None:
                             times[name].append(time.process_time() - start)
                             walls[name].append(time.perf_counter() - wall)
                             final[name] = (Wt, H)
-                    ms = {name: 1e3 * np.median(t) / (n_runs * args.steps) for name, t in times.items()}
-                    wall_ms = {name: 1e3 * np.median(t) / (n_runs * args.steps) for name, t in walls.items()}
+                    ms = {name: 1e3 * np.min(t) / (n_runs * args.steps) for name, t in times.items()}
+                    wall_ms = {name: 1e3 * np.min(t) / (n_runs * args.steps) for name, t in walls.items()}
                     line = f"threads {threads}  k {rank}  {dtype_name}: " + "  ".join(
                         f"{name} {ms[name]:.3f} ({wall_ms[name]:.3f})" for name in kernels
                     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 
 #: ``var`` column that marks the genes to fit (written by :func:`bionmf.pp.normalize`)
 USE_KEY = "nmf_use"
@@ -84,3 +85,15 @@ def gene_mask(adata: ad.AnnData, use_genes: str | np.ndarray | None) -> tuple[np
     if not genes.any():
         raise ValueError(f"use_genes ({gene_key}) selects no gene")
     return genes, gene_key
+
+
+def class_column(adata: ad.AnnData, classes: str) -> pd.Series:
+    """``adata.obs[classes]``, checked: a ValueError naming the column (and the samples without a class)."""
+    if not isinstance(classes, str) or classes not in adata.obs.columns:
+        raise ValueError(f"classes={classes!r} is not a column of adata.obs; its columns: {list(adata.obs.columns)}")
+    column = adata.obs[classes]
+    missing = column.isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"adata.obs[{classes!r}] has no class for {int(missing.sum())} samples "
+                         f"(e.g. {list(adata.obs_names[missing][:3])}); give every sample a class")
+    return column

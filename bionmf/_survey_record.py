@@ -12,12 +12,15 @@ from ._matrix import check_anndata
 
 
 def survey_record(adata: ad.AnnData, key: str = "nmf") -> dict:
-    """``adata.uns[key]`` after checking that it holds a :func:`bionmf.tl.nmf` survey."""
+    """``adata.uns[key]`` after checking that it holds a :func:`bionmf.tl.nmf` survey (or the
+    projection record of :func:`bionmf.tl.project`, which the plots read the same way)."""
     check_anndata(adata)
     if key not in adata.uns:
         raise ValueError(f"adata.uns has no {key!r}; run bionmf.tl.nmf(adata, key_added={key!r}) first")
     survey = adata.uns[key]
-    missing = [f for f in ("rank", "metrics", "basis", "clusters") if f not in survey]
+    # the projection record of bionmf.tl.project holds one rank's basis, usages and clusters, no metrics
+    needed = ("rank", "basis", "clusters") if survey.get("kind") == "projection" else ("rank", "metrics", "basis", "clusters")
+    missing = [f for f in needed if f not in survey]
     if missing:
         raise ValueError(f"adata.uns[{key!r}] is not a bionmf.tl.nmf survey: it lacks {missing}")
     return survey

@@ -17,6 +17,9 @@ wf.check_cluster_cores(
 )
 
 DATASETS = config["datasets"]
+# Data sets with project_onto are projected onto another's programs instead of surveyed.
+SURVEYED = wf.surveyed_datasets(DATASETS)
+TARGETS = wf.projection_targets(DATASETS)
 RANKS = sorted(set(config["ranks"]))
 CHUNKS = wf.run_chunks(config["n_runs"], config["runs_per_job"])
 PERMUTATIONS = list(range(config["n_permutations"]))
@@ -28,7 +31,10 @@ KINDS = {name: wf.dataset_kind(config, SHAPES[name]) for name in DATASETS}
 # The config entries each rule's results depend on, as params: Snakemake reruns a job when they
 # change, and only then (factorize jobs of unchanged ranks and run ranges are kept).
 SOLVER = {key: config[key] for key in ("algorithm", "random_state", "solver")}
-SURVEY = {key: config[key] for key in (*wf.SURVEY_KEYS, "algorithm", "solver")}
+# the cross-validation keys only matter to the jobs that compute or read the held-out error
+CROSSVAL_KEYS = ("crossval", "crossval_runs")
+SURVEY = {key: config[key] for key in (*wf.SURVEY_KEYS, "algorithm", "solver") if key not in CROSSVAL_KEYS}
+SELECT = {**SURVEY, **{key: config[key] for key in CROSSVAL_KEYS}}
 
 
 def job_params(**keys):
@@ -63,10 +69,31 @@ def chunk_files(wildcards):
     ]
 
 
+def all_chunk_files(wildcards):
+    """Every factorization chunk of every rank (the runs the convergence rule picks the best of)."""
+    return [
+        f"results/{wildcards.dataset}/runs/rank_{k}/runs_{start}-{stop}.npz"
+        for k in RANKS
+        for start, stop in CHUNKS
+    ]
+
+
 def rank_summaries(wildcards):
     """Summary of every rank, in the file of the data set's consensus kind (summary.npz, components.npz)."""
     name = KINDS[wildcards.dataset].summary_file
     return [f"results/{wildcards.dataset}/rank_{k}/{name}" for k in RANKS]
+
+
+def crossval_files(wildcards):
+    """Held-out errors of every rank (one job each) when the config asks for cross-validation."""
+    if config["crossval"] is None:
+        return []
+    return [f"results/{wildcards.dataset}/crossval/rank_{k}.npz" for k in RANKS]
+
+
+def dataset_classes(wildcards):
+    """The obs column of known classes of the data set (None: no purity/entropy)."""
+    return DATASETS[wildcards.dataset].get("classes")
 
 
 def rank_runs(wildcards):
@@ -146,10 +173,20 @@ def factorize_threads(wildcards):
     )
 
 
+def crossval_threads(wildcards):
+    """As factorize_threads, for the cross-validation runs of one rank."""
+    return wf.job_threads(
+        SHAPES[wildcards.dataset],
+        rank=int(wildcards.rank),
+        runs=config["crossval_runs"],
+        max_iter=config["solver"]["max_iter"],
+    )
+
+
 def final_outputs():
     """Everything `rule all` asks for, every data set."""
     files = []
-    for name in DATASETS:
+    for name in SURVEYED:
         base = f"results/{name}"
         files += [
             f"{base}/bionmf.h5ad",
@@ -159,9 +196,23 @@ def final_outputs():
             *(f"{base}/plots/{plot}.png" for plot in wf.SURVEY_PLOTS),
         ]
         files += [f"{base}/signatures/rank_{k}{end}" for k in RANKS for end in ("_scores.tsv", ".gmt")]
+        files += [f"{base}/membership.gct", *(f"{base}/consensus.k.{k}.gct" for k in RANKS)]
+        files += [f"{base}/program_genes/{name}.tsv" for name in wf.PROGRAM_GENE_TABLES]
+        files += [f"{base}/convergence.tsv", f"{base}/plots/convergence.png"]
         # a component consensus has no samples x samples matrices to write or draw
         if KINDS[name].has_consensus_matrix:
             files.append(f"{base}/plots/consensus_grid.png")
             files += [f"{base}/rank_{k}/consensus.tsv" for k in RANKS]
             files += [f"{base}/plots/consensus_rank_{k}.png" for k in RANKS]
+        files.append(f"{base}/programs.h5")
+        files += [f"{base}/programs/rank_{k}.h5" for k in RANKS]
+    for name in TARGETS:
+        files += [f"results/{name}/{f}" for f in ("projection.h5ad", "projection_usages.tsv")]
+        files.append(f"results/{name}/plots/projection_clusters.png")
     return files
+
+
+def reference_programs(wildcards):
+    """The programs file a target is projected onto: its reference's chosen rank, or project.rank."""
+    spec = DATASETS[wildcards.dataset]
+    return wf.programs_file(spec[wf.PROJECT_ONTO], (spec.get("project") or {}).get("rank"))

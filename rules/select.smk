@@ -4,6 +4,7 @@ rule select:
         prepared="results/{dataset}/prepared.h5ad",
         summaries=rank_summaries,
         null=null_summaries,
+        crossval=crossval_files,
     output:
         table=report(
             "results/{dataset}/rank_metrics.tsv",
@@ -13,8 +14,9 @@ rule select:
         ),
         choice="results/{dataset}/rank_choice.json",
     params:
-        survey=job_params(**SURVEY),
+        survey=job_params(**SELECT),
         null_index=NULL_INDEX,
+        classes=dataset_classes,
     log:
         "logs/{dataset}/select.log",
     benchmark:
@@ -32,13 +34,15 @@ rule annotate:
         runs=rank_runs,
         summaries=rank_summaries,
         null=null_summaries,
+        crossval=crossval_files,
         choice="results/{dataset}/rank_choice.json",
     output:
         "results/{dataset}/bionmf.h5ad",
     params:
-        survey=job_params(**SURVEY),
+        survey=job_params(**SELECT),
         key=config["key_added"],
         null_index=NULL_INDEX,
+        classes=dataset_classes,
     log:
         "logs/{dataset}/annotate.log",
     benchmark:

@@ -37,3 +37,12 @@ def require_shared_data(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return require_shared_data()
+
+
+@pytest.fixture(scope="session")
+def module_workflow(tmp_path_factory) -> Path:
+    """The documented workflow that uses bionmf's as a module (docs/snippets/module), run once
+    with its report; shared by tests/test_module.py and tests/test_report_browser.py."""
+    from tests._module_workflow import run_module_workflow
+
+    return run_module_workflow(tmp_path_factory.mktemp("module_workflow"))

@@ -1,5 +1,7 @@
 """Brunet's connectivity rule run inside the compiled KL loop gives the stepped loop's runs: the same
-iterations and stops, the same numbers (bitwise in float32)."""
+iterations and stops, the same numbers (bitwise in float32). The stepped reference here checks the
+rule as R's ``nmf.stop.connectivity`` writes it: samples x samples connectivity matrices, the first
+compared with a zero matrix, a stop once more than ``n_stable`` checks in a row left it unchanged."""
 
 from __future__ import annotations
 
@@ -28,8 +30,8 @@ def stepped(X, rank, seeds, opt):
     for r, seed in enumerate(seeds):
         W0, H0 = random_init(seed, m, n, rank, float(X.max()), dtype)
         Wt[r], H[r] = W0.T, H0
-    eps = dtype(np.finfo(dtype).eps)
-    labels = H.argmax(axis=1)
+    eps = dtype(np.finfo(np.float64).eps)  # R's floor, in either precision
+    consold = np.zeros((len(seeds), n, n), dtype=bool)
     stable = np.zeros(len(seeds), dtype=np.int64)
     n_iter = np.zeros(len(seeds), dtype=np.int64)
     converged = np.zeros(len(seeds), dtype=bool)
@@ -40,11 +42,12 @@ def stepped(X, rank, seeds, opt):
         kl_steps(X, Wt, H, active, steps, eps)
         done += steps
         n_iter[active] = done
-        new = H[active].argmax(axis=1)
-        unchanged = (new == labels[active]).all(axis=1)
+        index = H[active].argmax(axis=1)
+        cons = index[:, :, None] == index[:, None, :]
+        unchanged = (cons == consold[active]).all(axis=(1, 2))
         stable[active] = np.where(unchanged, stable[active] + 1, 0)
-        labels[active] = new
-        finished = stable[active] >= opt.n_stable
+        consold[active] = cons
+        finished = stable[active] > opt.n_stable
         converged[active[finished]] = True
         active = active[~finished]
     return Wt.transpose(0, 2, 1), H, n_iter, converged
@@ -76,3 +79,29 @@ def test_compiled_rule_equals_stepped_loop(sparse, dtype, max_iter):
         assert (n_iter == 95).any(), "the cap should end some run"
     else:
         assert converged.all() and len(set(n_iter.tolist())) > 1, "runs should stop at different times"
+
+
+def test_first_check_sets_the_baseline_and_relabelling_is_no_change():
+    from bionmf.core.solvers.brunet import connectivity_unchanged
+
+    rng = np.random.default_rng(0)
+    H = rng.random((3, 12))
+    labels = np.full(12, -1, dtype=np.int64)
+    assert not connectivity_unchanged(H, labels)  # R compares the first with a zero matrix
+    assert connectivity_unchanged(H, labels)
+    # the same grouping under other metagene numbers: the connectivity matrix is the same
+    assert connectivity_unchanged(H[[2, 0, 1]], labels)
+    H2 = H.copy()
+    j = int(np.flatnonzero(labels == labels[0])[0])
+    H2[:, j] = 0
+    H2[(labels[j] + 1) % 3, j] = 1  # move one sample to another group
+    assert not connectivity_unchanged(H2, labels)
+
+
+def test_fewest_iterations_is_r_s():
+    # R's and Brunet's rule: a baseline check, then more than n_stable unchanged ones
+    X = prepare_matrix(planted(seed=4), np.float32)
+    opt = SolverOptions(algorithm="brunet", check_interval=10, n_stable=3, max_iter=2000)
+    result = factorize_batch(X, 2, [run_seed(0, 2, r) for r in range(6)], opt)
+    assert result.converged.all()
+    assert result.n_iter.min() >= 10 * (1 + 3 + 1)

@@ -75,7 +75,10 @@ def _outputs(name: str, ranks) -> list[str]:
     base = f"results/{name}"
     files = [f"{base}/{f}" for f in ("prepared.h5ad", "bionmf.h5ad", "rank_metrics.tsv", "rank_choice.json",
                                        "clusters.tsv")]
-    files += [f"{base}/plots/{p}.png" for p in (*wf.SURVEY_PLOTS, "consensus_grid")]
+    files += [f"{base}/plots/{p}.png" for p in (*wf.SURVEY_PLOTS, "consensus_grid", "convergence")]
+    files += [f"{base}/{f}" for f in ("membership.gct", "convergence.tsv")]
+    files += [f"{base}/consensus.k.{k}.gct" for k in ranks]
+    files += [f"{base}/program_genes/{t}.tsv" for t in wf.PROGRAM_GENE_TABLES]
     for k in ranks:
         files += [f"{base}/rank_{k}/{f}" for f in ("runs.npz", "summary.npz", "consensus.tsv")]
         files += [f"{base}/signatures/rank_{k}_scores.tsv", f"{base}/signatures/rank_{k}.gmt",
@@ -152,12 +155,15 @@ def test_component_consensus_equals_tl_nmf(tmp_path):
 
     base = tmp_path / "results" / "cells"
     files = ["bionmf.h5ad", "rank_metrics.tsv", "rank_choice.json", "clusters.tsv",
-             *(f"plots/{p}.png" for p in wf.SURVEY_PLOTS)]
+             *(f"plots/{p}.png" for p in wf.SURVEY_PLOTS), "membership.gct", "convergence.tsv", "plots/convergence.png",
+             *(f"program_genes/{t}.tsv" for t in wf.PROGRAM_GENE_TABLES)]
     for k in SINGLECELL["ranks"]:
         files += [f"rank_{k}/components.npz", f"signatures/rank_{k}_scores.tsv", f"signatures/rank_{k}.gmt"]
     for file in files:
         assert (base / file).is_file() and (base / file).stat().st_size > 0, file
-    assert not list(base.rglob("consensus*")) and not list(base.rglob("summary.npz"))
+    # no consensus matrices or heatmaps; consensus.k.<k>.gct (NMFConsensus's name) lists clusters only
+    assert not [p for p in base.rglob("consensus*") if not p.name.startswith("consensus.k.")]
+    assert not list(base.rglob("summary.npz"))
     table = pd.read_csv(base / "rank_metrics.tsv", sep="\t", index_col="rank")
     choice = json.loads((base / "rank_choice.json").read_text())
     assert choice["rank_rule"] == "stability_error" and table.index[table["chosen"]][0] == choice["rank"]

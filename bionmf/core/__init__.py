@@ -1,6 +1,6 @@
 """Array-level algorithms: solvers, seeding, runs, consensus kinds, metrics, rank selection. No AnnData here."""
 
-from . import components, consensus, features, linalg, metrics, permutation, rank_selection, seeding, solvers
+from . import components, consensus, crossval, features, linalg, metrics, permutation, rank_selection, seeding, solvers
 from .component_consensus import COMPONENT_METRIC_COLUMNS, ComponentConsensus, summarize_components
 from .consensus_kinds import AUTO_COMPONENTS_ABOVE, CONSENSUS_MODES, KINDS, consensus_kind, resolve_consensus
 from .runs import RankRuns, run_rank, run_ranks
@@ -23,6 +23,7 @@ __all__ = [
     "SurveyOptions",
     "components",
     "consensus",
+    "crossval",
     "consensus_kind",
     "features",
     "linalg",

@@ -13,7 +13,7 @@ import numpy as np
 
 from .components import DENSITY_THRESHOLD, LOCAL_NEIGHBORHOOD, consensus_programs
 from .linalg import reconstruction_error, refit_usages, squared_norm
-from .rank_selection import COMPONENT_RULES
+from .rank_selection import COMPONENT_RULES, CV_RULES
 from .runs import RankRuns
 from .summary import RUN_METRIC_COLUMNS, ConsensusKind, RankSummary, SurveyOptionError, run_metrics
 
@@ -87,11 +87,14 @@ class ComponentConsensus(ConsensusKind):
     name = "components"
     metric_columns = COMPONENT_METRIC_COLUMNS
     int_columns = ("n_runs", "n_spectra_kept")
-    rules = tuple(COMPONENT_RULES)
+    #: the cross-validated rules apply when the survey is cross-validated (``crossval``)
+    rules = (*COMPONENT_RULES, *CV_RULES)
     default_rule = "stability_error"
     headline = "stability"
-    # the solver a survey uses when none is named: brunet for both kinds today
-    default_algorithm = "brunet"
+    # the solver a survey uses when none is named: the Frobenius HALS of cNMF's factorization (with
+    # hals's defaults: cNMF's start and stopping rule), fast on large sparse data where the
+    # multiplicative KL updates need many times the iterations
+    default_algorithm = "hals"
     keeps_spectra = True
     refits_other_genes = True
     summary_arrays = ("programs", "usages", "clusters", "spectra_labels", "density")

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 # squared_norm is the solvers' (their objective needs it); one definition, public here
 from .solvers._products import squared_norm, use_threads
 
-__all__ = ["nnls_fixed", "reconstruction_error", "refit_loadings", "refit_usages", "squared_norm"]
+__all__ = ["nnls_fixed", "nnls_gram", "reconstruction_error", "refit_loadings", "refit_usages", "squared_norm"]
 
 
 @nb.njit(parallel=True, cache=True)
@@ -63,10 +63,17 @@ def nnls_fixed(X, basis: np.ndarray, *, max_iter: int = 1000, tol: float = 1e-8)
     coordinate descent to ``tol`` (relative change of its coefficients). Returns n x k float64.
     """
     basis = np.asarray(basis, dtype=np.float64)
-    k = basis.shape[0]
-    B = X @ basis.T
+    return nnls_gram(basis @ basis.T, X @ basis.T, max_iter=max_iter, tol=tol)
+
+
+def nnls_gram(G: np.ndarray, B, *, max_iter: int = 1000, tol: float = 1e-8) -> np.ndarray:
+    """:func:`nnls_fixed` from its products: G = basis basis^T (k x k), B = X basis^T (n x k).
+
+    For callers that accumulate B over chunks of X themselves. Returns n x k float64.
+    """
+    G = np.ascontiguousarray(G, dtype=np.float64)
     B = np.ascontiguousarray(np.asarray(B, dtype=np.float64))
-    G = basis @ basis.T
+    k = G.shape[0]
     dead = np.diag(G) <= 0
     if dead.any():
         raise ValueError(f"basis rows {np.flatnonzero(dead).tolist()} are zero; cannot fit on them")

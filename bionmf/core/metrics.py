@@ -101,3 +101,50 @@ def residuals(X, W: np.ndarray, H: np.ndarray) -> tuple[float, float]:
     x_norm2 = squared_norm(X)
     rss = float(frobenius_residual(X, W.T[None], H[None], x_norm2)[0])
     return rss, 1.0 - rss / x_norm2
+
+
+def _contingency(clusters, classes) -> np.ndarray:
+    """clusters x classes counts; classes keep every category of a pandas Categorical (as R's
+    factor levels), otherwise the distinct values present."""
+    clusters = np.asarray(clusters)
+    if hasattr(classes, "cat"):
+        classes = classes.cat
+    categories = getattr(classes, "categories", None)
+    if categories is not None:
+        codes = np.asarray(classes.codes)
+        n_classes = len(categories)
+    else:
+        _, codes = np.unique(np.asarray(classes), return_inverse=True)
+        n_classes = int(codes.max()) + 1 if codes.size else 0
+    if clusters.shape[0] != codes.shape[0]:
+        raise ValueError(f"clusters ({clusters.shape[0]}) and classes ({codes.shape[0]}) differ in length")
+    if (codes < 0).any():
+        raise ValueError("classes contain missing values; drop those samples or give them a class")
+    _, cluster_codes = np.unique(clusters, return_inverse=True)
+    table = np.zeros((int(cluster_codes.max()) + 1 if cluster_codes.size else 0, n_classes))
+    np.add.at(table, (cluster_codes, codes), 1.0)
+    return table
+
+
+def purity(clusters, classes) -> float:
+    """Purity of ``clusters`` against known ``classes`` (the R package NMF's ``purity``).
+
+    The share of samples that belong to the most frequent class of their cluster:
+    sum over clusters of max_j n_ij, divided by n. 1 when every cluster holds one class.
+    """
+    table = _contingency(clusters, classes)
+    return float(table.max(axis=1).sum() / table.sum())
+
+
+def entropy(clusters, classes) -> float:
+    """Entropy of ``clusters`` against known ``classes`` (the R package NMF's ``entropy``).
+
+    -1 / (n log2 q) sum_i sum_j n_ij log2(n_ij / n_i), with q the number of classes (every
+    category of a Categorical) and n_i the size of cluster i: 0 when every cluster holds one
+    class, 1 when every cluster mixes all classes evenly. NaN with a single class, as in R.
+    """
+    table = _contingency(clusters, classes)
+    sizes = table.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(table > 0, table * np.log2(table / sizes), 0.0)
+        return float(-terms.sum() / (table.sum() * np.log2(table.shape[1]))) + 0.0  # no -0.0

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from . import crossval as _crossval
+
 
 def cophenetic_drop(metrics: pd.DataFrame, *, min_drop: float = 0.0) -> int:
     """Brunet et al. (2004): the rank at which the cophenetic correlation begins to fall.
@@ -100,7 +102,9 @@ COMPONENT_RULES: dict[str, Callable[[pd.DataFrame], int]] = {
 }
 #: every rule by name; which apply to a survey, and its default, are its consensus kind's
 #: (:attr:`bionmf.core.summary.ConsensusKind.rules`, ``default_rule``)
-ALL_RULES = {**SAMPLE_RULES, **COMPONENT_RULES}
+#: rules that read the held-out error of a cross-validated survey (either consensus kind)
+CV_RULES: dict[str, Callable[[pd.DataFrame], int]] = dict(_crossval.CV_RULES)
+ALL_RULES = {**SAMPLE_RULES, **COMPONENT_RULES, **CV_RULES}
 
 
 def choose_rank(metrics: pd.DataFrame, rule: str) -> int:

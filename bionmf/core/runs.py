@@ -8,7 +8,7 @@ is what lets the workflow split runs into jobs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,19 +117,22 @@ def run_rank(
     options: SolverOptions,
     batch_size: int | None = None,
     keep_spectra: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> RankRuns:
     """Compute runs ``runs`` of rank ``rank`` on X (samples x genes, solver layout).
 
     Runs are computed ``batch_size`` at a time (all at once by default); the result does not depend
     on the batch size. ``keep_spectra`` keeps every run's basis (as float32 spectra, runs x k x
     genes), which the component consensus (:mod:`bionmf.core.component_consensus`) needs.
+    ``progress(n)`` is called as n runs finish.
     """
     runs = _run_indices(runs)
     batch_size = runs.size if batch_size is None else int(batch_size)
     chunks = []
     for start in range(0, runs.size, batch_size):
         part = runs[start : start + batch_size]
-        result = factorize_batch(X, rank, [run_seed(random_state, rank, r) for r in part], options)
+        result = factorize_batch(X, rank, [run_seed(random_state, rank, r) for r in part], options,
+                                 on_finish=progress)
         chunks.append(_chunk(rank, part, result, keep_spectra))
     return RankRuns.merge(chunks)
 
@@ -144,36 +147,45 @@ def run_ranks(
     n_jobs: int = 1,
     batch_size: int | None = None,
     keep_spectra: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[RankRuns]:
     """:func:`run_rank` for every rank of ``ranks``, yielded in that order; the same results.
 
-    Where every run is computed alone (:func:`~bionmf.core.solvers.runs_alone`) and ``n_jobs`` > 1,
-    the runs of all ranks go through one pool of ``n_jobs`` threads, each taking the next run as
-    soon as it is free: no thread idles at the end of a rank while another finishes its last runs
-    (with 10 runs on 2 threads that wait cost ~10 % of the survey on Golub). A rank is yielded as
-    soon as its runs are done, while the pool goes on with the next ranks. Otherwise the ranks are
-    computed one after the other, each batch using the threads itself.
+    Where every run is computed alone (:func:`~bionmf.core.solvers.runs_alone`), the runs of all
+    ranks go through one pool of ``n_jobs`` threads, each taking the next run as soon as it is
+    free: no thread idles at the end of a rank while another finishes its last runs (with 10 runs
+    on 2 threads that wait cost ~10 % of the survey on Golub). A rank is yielded as soon as its
+    runs are done, while the pool goes on with the next ranks. The calling thread only waits, so a
+    KeyboardInterrupt (Ctrl-C) reaches it at once, even with one thread, where a compiled batch
+    would hold it to the end of the batch; the runs then in progress are abandoned, not awaited.
+    Otherwise (batched solvers) the ranks are computed one after the other, each batch using the
+    threads itself; an interrupt lands between two of its kernel calls. ``progress(n)`` is called
+    as n runs finish.
     """
     runs = _run_indices(runs)
     ranks = list(ranks)
-    if n_jobs <= 1 or not runs_alone(options):
+    if not runs_alone(options):
         for k in ranks:
             yield run_rank(X, k, runs, random_state=random_state, options=options, batch_size=batch_size,
-                           keep_spectra=keep_spectra)
+                           keep_spectra=keep_spectra, progress=progress)
         return
 
     def one_run(k: int, r: int) -> RankRuns:
-        result = factorize_batch(X, k, [run_seed(random_state, k, r)], options, threads=False)
+        result = factorize_batch(X, k, [run_seed(random_state, k, r)], options, threads=False, on_finish=progress)
         return _chunk(k, np.array([r], dtype=np.int64), result, keep_spectra)
 
-    pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="bionmf-run")
+    pool = ThreadPoolExecutor(max_workers=max(1, n_jobs), thread_name_prefix="bionmf-run")
     try:
         # submitted in rank order, so the ranks finish (and are yielded) in that order
         futures = {k: [pool.submit(one_run, k, int(r)) for r in runs] for k in ranks}
         for k in ranks:
             yield RankRuns.merge([f.result() for f in futures[k]])
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        # interrupted (Ctrl-C, or the consumer stopped): drop the queued runs and return at once;
+        # the few runs in progress finish on their threads and are discarded
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _run_indices(runs: Iterable[int]) -> np.ndarray:

@@ -18,7 +18,7 @@ from .consensus import (
     consensus_clusters,
     consensus_subsample,
 )
-from .rank_selection import SAMPLE_RULES
+from .rank_selection import CV_RULES, SAMPLE_RULES
 from .runs import RankRuns
 from .summary import RUN_METRIC_COLUMNS, ConsensusKind, RankSummary, run_metrics
 
@@ -92,7 +92,8 @@ class SampleConsensus(ConsensusKind):
 
     name = "samples"
     metric_columns = METRIC_COLUMNS
-    rules = tuple(SAMPLE_RULES)
+    #: the cross-validated rules apply when the survey is cross-validated (``crossval``)
+    rules = (*SAMPLE_RULES, *CV_RULES)
     #: Chosen by ``benchmarks/rank_rules.py``: on 36 simulated data sets (planted ranks 2-5 x easy,
     #: medium, hard x 3 seeds; 20 runs, ranks 2-7) it recovered the planted rank in 12/12 easy,
     #: 11/12 medium and 2/12 hard cases (25/36), with max_silhouette (25/36), max_cophenetic and

@@ -70,7 +70,7 @@ def random_init(
     """Random starting factors of one run.
 
     ``init="max"``: entries uniform on (0, scale) with scale = max X, the R package NMF's default
-    seeding ("random"). ``init="mean"``: entries scale |N(0, 1)| with scale = sqrt(mean X / k), so
+    seeding ("random"). ``init="mean"``: entries scale ``|N(0, 1)|`` with scale = sqrt(mean X / k), so
     that W H starts near the data's mean level; scikit-learn's ``init="random"``, which cNMF uses.
     ``scale`` comes from :func:`init_scale`.
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from .components import DENSITY_THRESHOLD
 from .consensus_kinds import CONSENSUS_MODES, consensus_kind, resolve_consensus
-from .rank_selection import ALL_RULES
+from .crossval import SCHEMES as CROSSVAL_SCHEMES
+from .rank_selection import ALL_RULES, CV_RULES
 from .seeding import check_random_state
 from .solvers import SolverOptions
 from .summary import ConsensusKind, SurveyOptionError
@@ -50,6 +51,11 @@ class SurveyOptions:
         Surveys of permuted data (null model); sample consensus only.
     random_state
         Seed: run r of rank k is seeded by (random_state, k, r) alone.
+    crossval
+        Cross-validation scheme of :mod:`bionmf.core.crossval` (``"speckled"`` or ``"bicross"``),
+        or None for none: a held-out error per rank beside the consensus metrics.
+    crossval_runs
+        Cross-validation runs (folds) per rank, at least 2 (the rules read the standard error).
     """
 
     ranks: tuple[int, ...] = DEFAULT_RANKS
@@ -59,6 +65,8 @@ class SurveyOptions:
     density_threshold: float = DENSITY_THRESHOLD
     n_permutations: int = 0
     random_state: int = 0
+    crossval: str | None = None
+    crossval_runs: int = 4
 
     def __post_init__(self):
         object.__setattr__(self, "ranks", _check_ranks(self.ranks))
@@ -78,6 +86,15 @@ class SurveyOptions:
             raise SurveyOptionError("n_permutations", f"n_permutations must be a non-negative int, got {n!r}")
         if not isinstance(self.consensus, ConsensusKind) and self.consensus not in CONSENSUS_MODES:
             raise SurveyOptionError("consensus", f"consensus must be one of {CONSENSUS_MODES}, got {self.consensus!r}")
+        if self.crossval is not None and self.crossval not in CROSSVAL_SCHEMES:
+            raise SurveyOptionError("crossval", f"crossval must be one of {CROSSVAL_SCHEMES} or None, got {self.crossval!r}")
+        n = self.crossval_runs
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
+            raise SurveyOptionError("crossval_runs", f"crossval_runs must be an int >= 2, got {n!r}")
+        if self.rank_rule in CV_RULES and self.crossval is None:
+            raise SurveyOptionError(
+                "rank_rule", f"rank_rule {self.rank_rule!r} reads the held-out error: also set crossval "
+                f"(one of {CROSSVAL_SCHEMES})")
         if isinstance(self.density_threshold, bool) or not isinstance(self.density_threshold, numbers.Real):
             raise SurveyOptionError("density_threshold", f"density_threshold must be a number, got {self.density_threshold!r}")
 

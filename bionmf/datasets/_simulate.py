@@ -36,7 +36,7 @@ def simulate(
     AnnData, samples x genes, with
 
     ``obs['group']``
-        planted group of each sample (categorical ``'0'``..``'rank-1'``).
+        planted group of each sample (categorical ``'0'`` to ``'rank-1'``).
     ``var['marker_of']``
         group a gene marks (``'-'`` for genes that mark none).
     ``uns['simulation']``

@@ -65,7 +65,7 @@ def simulate_singlecell(
     AnnData, cells x genes, ``X`` CSR int32 counts, with
 
     ``obs['identity']``
-        planted cell type (categorical ``'0'``..``'n_identities-1'``).
+        planted cell type (categorical ``'0'`` to ``'n_identities-1'``).
     ``obs['activity']``
         activity program used (``'none'`` or ``'A0'``, ``'A1'``, ...), and ``obs['activity_usage']``
         its usage.

@@ -67,13 +67,14 @@ def clusters(
     Parameters
     ----------
     adata
-        AnnData on which :func:`bionmf.tl.nmf` ran.
+        AnnData on which :func:`bionmf.tl.nmf` ran, or onto which :func:`bionmf.tl.project`
+        projected a reference (``key`` its ``key_added``: clusters are the largest usages).
     basis
         ``obsm`` key (``"umap"`` finds ``X_umap``); default PCA, computed if ``X_pca`` is absent.
     rank
         A surveyed rank; default the chosen one.
     key
-        ``key_added`` of the survey.
+        ``key_added`` of the survey or projection.
     proportions
         Add the stacked bar panel.
     size
@@ -111,7 +112,8 @@ def clusters(
                edgecolors="none")
     ax.set_xlabel(f"{axis_name} 1{note}")
     ax.set_ylabel(f"{axis_name} 2")
-    ax.set_title(f"Consensus clusters, rank {k} ({n} samples)", fontsize=11)
+    kind = "Projected clusters (largest usage)" if survey.get("kind") == "projection" else "Consensus clusters"
+    ax.set_title(f"{kind}, rank {k} ({n} samples)", fontsize=11)
     ax.set_label("embedding")
     handles = [Line2D([], [], marker="o", ls="none", color=palette[a], ms=7,
                       label=f"cluster {a} ({int((clusters_ == a).sum())})") for a in range(k)]

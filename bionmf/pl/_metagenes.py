@@ -27,6 +27,9 @@ def sample_layout(adata: ad.AnnData, key: str, rank: int | None):
     survey, k = survey_rank(adata, key, rank)
     clusters = np.asarray(survey["clusters"][str(k)])
     P = U.metagene_proportions(survey["basis"][str(k)], survey["coefficients"][str(k)])
+    # projected observations without signal (cluster -1) have even proportions: drawn as the
+    # weakest members of the first cluster rather than dropped, so every observation is shown
+    clusters = np.where(clusters < 0, 0, clusters)
     strength = P[np.arange(P.shape[0]), clusters]
     return survey, k, clusters, P, strength, U.cluster_order(clusters, strength)
 
@@ -93,11 +96,12 @@ def metagenes(
     Parameters
     ----------
     adata
-        AnnData on which :func:`bionmf.tl.nmf` ran.
+        AnnData on which :func:`bionmf.tl.nmf` ran, or onto which :func:`bionmf.tl.project`
+        projected a reference (``key`` its ``key_added``: the usages and argmax clusters).
     rank
         A surveyed rank; default the chosen one.
     key
-        ``key_added`` of the survey.
+        ``key_added`` of the survey or projection.
     annotate
         ``obs`` column(s) to draw as tracks over the samples.
     signatures

@@ -30,6 +30,9 @@ METRIC_LABELS = {
     "objective": "Objective of the best run",
     "objective_mean": "Mean objective over runs",
     "n_iter": "Iterations (mean over runs)",
+    "cv_error": "Held-out error (lower = predicts better)",
+    "purity": "Purity against known classes (higher = purer)",
+    "entropy": "Entropy against known classes (lower = purer)",
 }
 DATA_COLOR, NULL_COLOR, CHOSEN_COLOR = "#1f4e79", "0.55", "#c0392b"
 
@@ -40,6 +43,7 @@ def rank_metrics(
     metrics: Sequence[str] | str = DEFAULT_METRICS,
     key: str = "nmf",
     null: bool = True,
+    crossval: bool = True,
     ncols: int | None = None,
     ax: Axes | None = None,
     show: bool = False,
@@ -63,6 +67,11 @@ def rank_metrics(
         ``key_added`` of the survey.
     null
         Overlay the permuted-data metrics when present.
+    crossval
+        When the survey was cross-validated (``tl.nmf(..., crossval=...)``), add the held-out
+        error panel (``cv_error``, mean over runs with bars of one standard error, and a dotted
+        line one standard error above its lowest point: the ranks under it cannot be told apart
+        from the best) beside the consensus curves.
     ncols
         Panels per row (default 3).
     ax
@@ -78,6 +87,8 @@ def rank_metrics(
     survey, chosen = survey_rank(adata, key, None)
     table = survey["metrics"]
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    if crossval and "cv_error" in table.columns and "cv_error" not in metrics and ax is None:
+        metrics.append("cv_error")
     unknown = [m for m in metrics if m not in table.columns]
     if unknown or not metrics:
         raise ValueError(f"metrics {unknown or metrics} not in uns[{key!r}]['metrics']; columns: {list(table.columns)}")
@@ -99,7 +110,7 @@ def rank_metrics(
 
     ranks = table.index.to_numpy()
     for ax_i, m in zip(axes, metrics):
-        _metric_panel(ax_i, table[m], chosen, m, null_table, null_runs)
+        _metric_panel(ax_i, table[m], chosen, m, null_table, null_runs, table)
     if ax is not None:
         return U.finish(ax, show=show, save=save)
 
@@ -118,7 +129,7 @@ def rank_metrics(
     return U.finish(fig, show=show, save=save)
 
 
-def _metric_panel(ax: Axes, values, chosen: int, name: str, null_table, null_runs) -> None:
+def _metric_panel(ax: Axes, values, chosen: int, name: str, null_table, null_runs, table) -> None:
     ranks = values.index.to_numpy()
     if null_table is not None and name in null_table.columns:
         nv = null_table[name].reindex(ranks)
@@ -127,6 +138,12 @@ def _metric_panel(ax: Axes, values, chosen: int, name: str, null_table, null_run
             ax.fill_between(ranks, spread["min"], spread["max"], color=NULL_COLOR, alpha=0.2, lw=0)
         ax.plot(ranks, nv.to_numpy(), color=NULL_COLOR, ls="--", marker="s", ms=4, label="permuted data")
     ax.plot(ranks, values.to_numpy(), color=DATA_COLOR, marker="o", ms=5, lw=1.8, label="data")
+    if name == "cv_error" and "cv_error_se" in table.columns:
+        se = table["cv_error_se"].reindex(ranks).to_numpy()
+        ax.errorbar(ranks, values.to_numpy(), yerr=se, fmt="none", ecolor=DATA_COLOR, capsize=3, lw=1)
+        best = values.idxmin()
+        ax.axhline(values[best] + table.loc[best, "cv_error_se"], color=DATA_COLOR, ls=":", lw=1,
+                   label="lowest + 1 SE")
     ax.axvline(chosen, color=CHOSEN_COLOR, ls="--", lw=1, alpha=0.7)
     ax.plot([chosen], [values.loc[chosen]], marker="*", ms=14, color=CHOSEN_COLOR, ls="none",
             label="chosen rank", zorder=5)

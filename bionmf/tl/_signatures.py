@@ -76,7 +76,7 @@ def signatures(
     ``nmf_signatures``):
 
     ``uns['nmf_signatures']['table']``
-        tidy DataFrame, one row per (metagene, gene): ``metagene`` (``'0'``..``'k-1'``),
+        tidy DataFrame, one row per (metagene, gene): ``metagene`` (``'0'`` to ``'k-1'``),
         ``gene`` (var name), ``order`` (1 = strongest), ``score`` (what the method ranks by:
         Kim score, loading or share), ``loading`` (of this metagene, scaled as used),
         ``share`` (of the gene's total loading), ``kim_score``.

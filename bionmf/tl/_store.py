@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from .._matrix import get_matrix
 from ..core import METRIC_COLUMNS, ConsensusKind, RankRuns, RankSummary
 from ..core.linalg import refit_loadings
+from ._confidence import consensus_silhouettes
 
 
 def check_key_added(key_added) -> None:
@@ -38,10 +39,14 @@ def write_survey(
     key_added: str = "nmf",
     layer: str | None = None,
     null_tables: Mapping[str, pd.DataFrame] | None = None,
+    extra_metrics: pd.DataFrame | None = None,
+    crossval_runs: pd.DataFrame | None = None,
 ) -> None:
     """Write the rank of ``choice`` (:meth:`bionmf.tl.Survey.choose`) and every rank's results.
 
-    What :func:`bionmf.tl.nmf` writes (see its Returns); ``null_tables`` from :func:`null_tables`.
+    What :func:`bionmf.tl.nmf` writes (see its Returns); ``null_tables`` from :func:`null_tables`;
+    ``extra_metrics`` (indexed by rank) joins the metrics table; ``crossval_runs`` (the long table
+    of the cross-validation runs) goes to ``uns[key]['crossval']``.
     Everything is computed before anything is written, so that an error leaves ``adata`` as it was.
     """
     extra = dict(null_tables or {})
@@ -62,8 +67,28 @@ def write_survey(
     if kind.keeps_spectra:
         extra["spectra_density"] = {str(k): np.asarray(s.density) for k, s in summaries.items()}
         extra["spectra_labels"] = {str(k): np.asarray(s.spectra_labels, dtype=np.int64) for k, s in summaries.items()}
+    metrics = kind.metrics_table(summaries)
+    if extra_metrics is not None:
+        metrics = metrics.join(extra_metrics)
+    if crossval_runs is not None:
+        extra["crossval"] = crossval_runs
+    if kind.writes_best_run:  # the runs of every rank are here (the workflow merges them for this kind only)
+        extra["best_run"] = {str(k): int(runs[k].best_run) for k in summaries}
     chosen = int(choice["rank"])
+    chosen_summary = summaries[chosen]
+    silhouette = None
+    if kind.has_consensus_matrix:
+        silhouette = consensus_silhouettes(chosen_summary.consensus, chosen_summary.clusters,
+                                           chosen_summary.subsample)
 
+    # obs columns of the chosen rank: usages for sc.pl.umap(color=...), the consensus silhouette;
+    # a previous survey's under this key go first, so a smaller rank leaves no stale columns
+    stale = [c for c in adata.obs.columns if c.startswith(f"{key_added}_usage_") or c == f"{key_added}_silhouette"]
+    adata.obs.drop(columns=stale, inplace=True)
+    for a in range(chosen):
+        adata.obs[f"{key_added}_usage_{a}"] = coefficients[str(chosen)][:, a]
+    if silhouette is not None:
+        adata.obs[f"{key_added}_silhouette"] = silhouette
     adata.obsm[f"X_{key_added}"] = coefficients[str(chosen)]
     adata.varm[key_added] = basis[str(chosen)]
     adata.obs[f"{key_added}_cluster"] = pd.Categorical(
@@ -73,7 +98,7 @@ def write_survey(
         "params": dict(params),
         "rank": chosen,
         "rank_rules": {name: int(k) for name, k in choice["rank_rules"].items()},
-        "metrics": kind.metrics_table(summaries),
+        "metrics": metrics,
         "clusters": {str(k): np.asarray(s.clusters, dtype=np.int64) for k, s in summaries.items()},
         "basis": basis,
         "coefficients": coefficients,

@@ -10,7 +10,7 @@ AnnData.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import anndata as ad
 import numpy as np
@@ -18,9 +18,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._logging import logger
-from .._matrix import gene_mask, get_matrix, matrix_name
+from .._matrix import class_column, gene_mask, get_matrix, matrix_name
 from .._threads import solver_threads
 from ..core import RankRuns, RankSummary, SurveyOptions, run_rank, run_ranks
+from ..core import crossval as cv
+from ..core.metrics import entropy, purity
 from ..core.permutation import permutation_seed, permute_within_genes
 from ..core.rank_selection import apply_all, choose_rank
 from ..core.solvers import SolverOptions, prepare_matrix
@@ -72,6 +74,7 @@ class Survey:
         # the solver's default depends on the consensus kind, and its options are named before the
         # ranks are checked against the data's size
         self.solver = options.for_samples(X.shape[0]).solver_options(solver, algorithm=algorithm)
+        #: the survey's options, with ``auto`` consensus and the default rank rule resolved
         self.options = options.for_data(X.shape)
         warn_few_runs(options.n_runs, stacklevel=3)
         self.kind = self.options.kind
@@ -81,6 +84,7 @@ class Survey:
         self._X = prepare_matrix(X, self.solver.np_dtype)
         self._permuted: tuple[int, object] | None = None
         o = self.options
+        #: every option as recorded in ``uns[key]['params']``
         self.params = {
             "ranks": list(o.ranks),
             "n_runs": int(o.n_runs),
@@ -94,6 +98,42 @@ class Survey:
             "consensus": self.kind.name,
             **self.kind.params(density_threshold=o.density_threshold, n_samples=X.shape[0]),
         }
+        if o.crossval is not None:
+            self.params.update(crossval=o.crossval, crossval_runs=int(o.crossval_runs))
+
+    @classmethod
+    def from_record(cls, adata: ad.AnnData, key: str = "nmf", *, use_genes: str | np.ndarray | None = None,
+                    verbose: bool = False, **changes) -> Survey:
+        """The survey that wrote ``uns[key]``, rebuilt from its ``params`` on the same data: the same
+        matrix, genes, options and seeds, so its stages compute the same runs again (a run's trace,
+        another density threshold). ``changes`` replace :class:`~bionmf.core.SurveyOptions` fields.
+
+        ``use_genes``: the genes the survey fitted when it was given a boolean mask, which the
+        record does not keep (it keeps a ``var`` column name, or that all genes were used).
+        """
+        from .._survey_record import survey_record
+
+        params = survey_record(adata, key).get("params", {})
+        solver_fields = [f.name for f in dataclasses.fields(SolverOptions)]
+        needed = ["ranks", "n_runs", "random_state", "layer", "use_genes", "consensus", "algorithm"]
+        missing = [f for f in needed if f not in params]
+        if missing:
+            raise ValueError(f"uns[{key!r}]['params'] lacks {missing}; it does not record how the survey ran")
+        if use_genes is None:
+            if params["use_genes"] == "mask":
+                raise ValueError(f"uns[{key!r}] was fitted on a gene mask it does not record; pass the same "
+                                 "mask as use_genes=")
+            # 'all' is recorded as such: a var['nmf_use'] added since must not narrow it
+            use_genes = np.ones(adata.n_vars, dtype=bool) if params["use_genes"] == "all" else params["use_genes"]
+        fields = {f.name for f in dataclasses.fields(SurveyOptions)}
+        options = SurveyOptions(**{**{f: params[f] for f in fields if f in params}, **changes})
+        survey = cls(adata, options=options, solver={f: params[f] for f in solver_fields if f in params},
+                     layer=None if params["layer"] == "X" else params["layer"], use_genes=use_genes, verbose=verbose)
+        n_used = params.get("n_genes_used")
+        if n_used is not None and int(survey.genes.sum()) != int(n_used):
+            raise ValueError(f"{int(survey.genes.sum())} genes selected but uns[{key!r}] was fitted on {n_used}; "
+                             "adata changed since the survey, or pass use_genes=")
+        return survey
 
     @property
     def ranks(self) -> tuple[int, ...]:
@@ -126,13 +166,15 @@ class Survey:
                     result.objective.min(), result.best_run)
         return result
 
-    def factorize_ranks(self, *, permutation: int | None = None, n_jobs: int = 1) -> Iterator[RankRuns]:
+    def factorize_ranks(self, *, permutation: int | None = None, n_jobs: int = 1,
+                        progress: Callable[[int], None] | None = None) -> Iterator[RankRuns]:
         """All runs of every rank, rank by rank; the runs of all ranks share one pool of ``n_jobs``
         threads where the solver allows (:func:`bionmf.core.run_ranks`). The caller sets the
-        threads (:func:`bionmf._threads.solver_threads`)."""
+        threads (:func:`bionmf._threads.solver_threads`); ``progress(n)`` is called as n runs finish."""
         return run_ranks(self.matrix(permutation), self.ranks, range(self.options.n_runs),
                          random_state=self.options.random_state, options=self.solver, n_jobs=n_jobs,
-                         batch_size=self.solver.batch_size, keep_spectra=self._keeps_spectra(permutation))
+                         batch_size=self.solver.batch_size, keep_spectra=self._keeps_spectra(permutation),
+                         progress=progress)
 
     def summarize(self, chunks: RankRuns | Sequence[RankRuns], *,
                   permutation: int | None = None) -> tuple[RankRuns, RankSummary]:
@@ -150,18 +192,70 @@ class Survey:
                     ", ".join(f"{k} {v:.4g}" for k, v in summary.metrics.items()))
         return dataclasses.replace(runs, spectra=None), summary
 
+    def crossvalidate(self, rank: int, runs: Iterable[int] | None = None, *, n_jobs: int | None = None) -> cv.CVRuns:
+        """Held-out error of the cross-validation runs ``runs`` (default: all ``crossval_runs``) of
+        ``rank``, by the survey's scheme and its solver's loss (:func:`bionmf.core.crossval.crossval_rank`,
+        in float64; run r seeded by (random_state, rank, r), its held-out data by (random_state, r);
+        any chunking merges to the same result)."""
+        if self.options.crossval is None:
+            raise ValueError("this survey is not cross-validated: set crossval (SurveyOptions.crossval)")
+        self._check_rank(rank)
+        runs = range(self.options.crossval_runs) if runs is None else list(runs)
+        with solver_threads(n_jobs, uses_blas=self.solver.algorithm != "brunet"):
+            result = cv.crossval_rank(self._X, rank, runs, random_state=self.options.random_state,
+                                      scheme=self.options.crossval, loss=self.solver.loss)
+        self._log("rank %d: %s cross-validation, held-out error %.6g (runs %s)", rank, self.options.crossval,
+                  result.error.mean(), list(result.runs))
+        return result
+
+    def crossval_table(self, chunks: Iterable[cv.CVRuns]) -> pd.DataFrame:
+        """Per rank: ``cv_error`` (mean held-out error), ``cv_error_sd``, ``cv_error_se``,
+        ``cv_runs``, from the cross-validation chunks of every rank (checked to be complete)."""
+        by_rank: dict[int, list] = {}
+        for chunk in chunks:
+            by_rank.setdefault(chunk.rank, []).append(chunk)
+        if sorted(by_rank) != list(self.ranks):
+            raise ValueError(f"ranks of the cross-validation runs {sorted(by_rank)} do not match the survey's "
+                             f"ranks {list(self.ranks)}")
+        merged = [cv.CVRuns.merge(c) for c in by_rank.values()]
+        expected = np.arange(self.options.crossval_runs)
+        for m in merged:
+            if not np.array_equal(m.runs, expected) or m.scheme != self.options.crossval:
+                raise ValueError(f"rank {m.rank}: cross-validation runs {m.runs.tolist()} ({m.scheme}), expected "
+                                 f"0..{expected[-1]} ({self.options.crossval})")
+        return cv.cv_table(merged)
+
+    @staticmethod
+    def class_table(summaries: Iterable[RankSummary], classes) -> pd.DataFrame:
+        """Per rank: ``purity`` and ``entropy`` of the consensus clusters against known ``classes``
+        (one per sample), as the R package NMF's ``summary(fit, class=)``."""
+        rows = {s.rank: {"purity": purity(s.clusters, classes), "entropy": entropy(s.clusters, classes)}
+                for s in summaries}
+        table = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+        table.index.name = "rank"
+        return table
+
     @staticmethod
     def null_metrics(summaries: Iterable[tuple[int, RankSummary]]) -> pd.DataFrame | None:
         """The metrics of the surveys of permuted data, one row per (permutation, summary); None without any."""
         rows = [{"permutation": int(p), "rank": s.rank, **s.metrics} for p, s in summaries]
         return pd.DataFrame(rows) if rows else None
 
-    def choose(self, summaries: Iterable[RankSummary], *,
-               null: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    def choose(self, summaries: Iterable[RankSummary], *, null: pd.DataFrame | None = None,
+               crossval: pd.DataFrame | None = None, classes: pd.Series | None = None) -> tuple[pd.DataFrame, dict]:
         """The metrics of every rank with a ``chosen`` column (and ``null_<metric>`` columns, the
-        permuted data's means, with ``null``), and the choice: the rank, the rule, every rule's rank."""
+        permuted data's means, with ``null``; the held-out error columns with ``crossval``, from
+        :meth:`crossval_table`; ``purity`` and ``entropy`` against known ``classes``, one per
+        sample), and the choice: the rank, the rule, every rule's rank."""
         by_rank = self._by_rank(summaries, "summaries")
         table = self.kind.metrics_table(by_rank)
+        if (crossval is None) != (self.options.crossval is None):
+            raise ValueError("the cross-validation table must be given exactly when the survey is cross-validated "
+                             f"(crossval={self.options.crossval!r})")
+        if crossval is not None:
+            table = table.join(crossval)
+        if classes is not None:
+            table = table.join(self.class_table(by_rank.values(), classes))
         chosen = choose_rank(table, self.options.rank_rule)
         choice = {"rank": int(chosen), "rank_rule": self.options.rank_rule,
                   "rank_rules": {name: int(k) for name, k in apply_all(table).items()}}
@@ -171,11 +265,20 @@ class Survey:
         return table, choice
 
     def write(self, adata: ad.AnnData, runs: Iterable[RankRuns | None], summaries: Iterable[RankSummary], *,
-              choice: Mapping, null: pd.DataFrame | None = None, key_added: str = "nmf") -> None:
+              choice: Mapping, null: pd.DataFrame | None = None, crossval: Iterable[cv.CVRuns] | None = None,
+              classes: str | None = None, key_added: str = "nmf") -> None:
         """Write the survey into ``adata`` (see :func:`bionmf.tl.nmf`'s Returns): the rank of
-        ``choice`` (from :meth:`choose`), every rank's results, ``null`` (:meth:`null_metrics`)."""
+        ``choice`` (from :meth:`choose`), every rank's results, ``null`` (:meth:`null_metrics`),
+        the cross-validation runs ``crossval`` (:meth:`crossvalidate`) and, with ``classes`` (an
+        ``obs`` column of known classes), the purity and entropy of every rank's clusters."""
         check_key_added(key_added)
         summaries = self._by_rank(summaries, "summaries")
+        extra = []
+        crossval = None if crossval is None else list(crossval)
+        if crossval is not None:
+            extra.append(self.crossval_table(crossval))
+        if classes is not None:
+            extra.append(self.class_table(summaries.values(), class_column(adata, classes)))
         runs = {r.rank: r for r in runs if r is not None}
         if self.kind.writes_best_run and sorted(runs) != list(self.ranks):
             raise ValueError(f"ranks of the runs {sorted(runs)} do not match the survey's ranks {list(self.ranks)}")
@@ -188,7 +291,9 @@ class Survey:
             raise ValueError(f"choice {dict(choice)} was not made by this survey's rule {self.options.rank_rule!r} "
                              f"on ranks {list(self.ranks)}")
         write_survey(adata, self.kind, runs, summaries, genes=self.genes, params=self.params, choice=choice,
-                     key_added=key_added, layer=self.layer, null_tables=tables)
+                     key_added=key_added, layer=self.layer, null_tables=tables,
+                     extra_metrics=pd.concat(extra, axis=1) if extra else None,
+                     crossval_runs=None if crossval is None else cv.cv_runs_table(crossval))
 
     def _keeps_spectra(self, permutation: int | None) -> bool:
         return self.kind.keeps_spectra and permutation is None

@@ -16,9 +16,11 @@ from .. import io, pp
 from ..core import ConsensusKind, SurveyOptions, resolve_consensus
 from ..core.survey_options import warn_few_runs
 from .datasets import BUNDLED_PREFIX, BUNDLED_SHAPES, bundled_name, data_shape, dataset_files, is_bundled
+from .projection import PROJECT_ONTO, check_projections
 
 #: the config keys that are :class:`bionmf.core.SurveyOptions` fields
-SURVEY_KEYS = ("ranks", "n_runs", "consensus", "rank_rule", "density_threshold", "n_permutations", "random_state")
+SURVEY_KEYS = ("ranks", "n_runs", "consensus", "rank_rule", "density_threshold", "n_permutations", "random_state",
+               "crossval", "crossval_runs")
 
 
 def survey_options(config: Mapping) -> SurveyOptions:
@@ -39,8 +41,9 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
     """Checks the JSON schema cannot express; a ValueError naming the key, before any job runs.
 
     Every input file exists, bundled data sets exist, the ``read`` and ``normalize`` options of
-    each data set are keywords of the functions they go to, and the survey and solver options
-    are accepted by the library for each data set's consensus kind.
+    each data set are keywords of the functions they go to, the survey and solver options
+    are accepted by the library for each surveyed data set's consensus kind, and every
+    projection target names a surveyed reference (:func:`check_projections`).
     """
     workdir = Path(workdir)
     try:
@@ -57,6 +60,8 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
             raise ValueError(f"config['datasets'][{name!r}]['path']: unknown bundled data set "
                              f"{spec['path']!r}; bundled: {', '.join(BUNDLED_PREFIX + b for b in BUNDLED_SHAPES)}")
         _check_options(name, spec, workdir)
+        if spec.get(PROJECT_ONTO):
+            continue  # a projection target is not surveyed: no survey options to check on it
         shape = _fitted_shape(name, spec, workdir)
         n_samples = shape[0] if shape is not None else data_shape(spec, workdir=workdir)[0]
         try:
@@ -69,6 +74,7 @@ def check_config(config: Mapping, *, workdir: str | Path = ".") -> None:
             resolved.solver_options(config.get("solver"), algorithm=config.get("algorithm"))
         except (ValueError, TypeError) as error:
             raise ValueError(f"config['solver']: {error}") from None
+    check_projections(config)
 
 
 def _fitted_shape(name: str, spec: Mapping, workdir: Path) -> tuple[int, int] | None:

@@ -44,7 +44,15 @@ def dataset_files(spec: Mapping) -> dict[str, str]:
 
 
 def prepare_dataset(spec: Mapping) -> ad.AnnData:
-    """Read a data set entry and normalize it with its ``preset`` (and ``normalize`` options).
+    """Read a data set entry (:func:`read_dataset`) and normalize it with its ``preset`` (and
+    ``normalize`` options)."""
+    adata = read_dataset(spec)
+    pp.normalize(adata, preset=spec.get("preset", "bulk"), **dict(spec.get("normalize") or {}))
+    return adata
+
+
+def read_dataset(spec: Mapping) -> ad.AnnData:
+    """The data of a data set entry as they are in its file, annotated.
 
     ``path: bundled:golub`` reads :func:`bionmf.datasets.golub`; any other path goes to
     :func:`bionmf.io.read` with ``format``, ``annotation`` and the ``read`` options.
@@ -59,7 +67,6 @@ def prepare_dataset(spec: Mapping) -> ad.AnnData:
     else:
         adata = io.read(path, format=spec.get("format"), annotation=spec.get("annotation"),
                         **dict(spec.get("read") or {}))
-    pp.normalize(adata, preset=spec.get("preset", "bulk"), **dict(spec.get("normalize") or {}))
     return adata
 
 

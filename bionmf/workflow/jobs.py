@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger
+from .._matrix import class_column
 from ..core import ConsensusKind, RankRuns, RankSummary
 from ..tl import Survey
 from .config import survey_options
@@ -81,6 +82,25 @@ def load_null(paths: Sequence[str | Path], permutations: Sequence[int], kind: Co
     """The null model's metrics (:meth:`bionmf.tl.Survey.null_metrics`) from the summary of each
     (permutation, rank); ``permutations`` names the permutation of each file."""
     return Survey.null_metrics(zip(permutations, load_summaries(paths, kind)))
+
+
+def load_cv_runs(paths: Iterable[str | Path]) -> list:
+    """Cross-validation runs written by the ``crossval`` rule (:func:`bionmf.core.crossval.save_cv_runs`)."""
+    from ..core.crossval import load_cv_runs as load
+
+    return [load_checked(p, load) for p in paths]
+
+
+def load_crossval(survey: Survey, paths: Iterable[str | Path]) -> pd.DataFrame | None:
+    """The held-out error table (:meth:`bionmf.tl.Survey.crossval_table`) of the ``crossval``
+    rule's files; None when the survey is not cross-validated."""
+    runs = load_cv_runs(paths)
+    return survey.crossval_table(runs) if runs else None
+
+
+def job_classes(adata: ad.AnnData, classes: str | None) -> pd.Series | None:
+    """The obs column of known classes named in the data set's config (checked), or None."""
+    return None if classes is None else class_column(adata, classes)
 
 
 def load_choice(path: str | Path) -> dict:

@@ -11,6 +11,8 @@ with wf.job_log(snakemake.log[0], threads=snakemake.threads):
         wf.load_summaries(snakemake.input.summaries, survey.kind),
         choice=wf.load_choice(snakemake.input.choice),
         null=wf.load_null(snakemake.input.null, snakemake.params.null_index, survey.kind),
+        crossval=wf.load_cv_runs(snakemake.input.crossval) or None,
+        classes=snakemake.params.classes,
         key_added=snakemake.params.key,
     )
     adata.write_h5ad(snakemake.output[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from ..seeding import init_scale, random_init
 from .frobenius import hals_steps, lee_steps
-from .brunet import kl_divergence, kl_steps, kl_until_stable
+from .brunet import connectivity_unchanged, kl_divergence, kl_steps, kl_until_stable
 from ._options import SolverOptions
 from ._products import frobenius_residual, squared_norm
 
@@ -76,6 +76,8 @@ def factorize_batch(
     options: SolverOptions,
     *,
     threads: bool = True,
+    on_finish: Callable[[int], None] | None = None,
+    trace: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> BatchResult:
     """Run one NMF per seed at ``rank`` on X (samples x genes, V = X^T), all runs advancing together.
 
@@ -86,6 +88,13 @@ def factorize_batch(
     ``threads=False`` computes the batch on the calling thread alone, without holding the GIL, so
     that a caller can keep several batches going from threads of its own; only for options where
     :func:`runs_alone` holds.
+
+    ``on_finish(n)``, when given, is called as ``n`` runs leave the batch (to count progress).
+
+    ``trace``, when given, is called as ``trace(iteration, active, objective)`` with the loss of
+    every active run at the start (iteration 0) and at every check, before the stopping rule
+    drops the runs that stop there (:mod:`bionmf.core.convergence`). It costs one objective per
+    check and steps the runs from Python between checks (the same numbers as the compiled loop).
     """
     if not threads and not runs_alone(options):
         raise ValueError(
@@ -102,26 +111,35 @@ def factorize_batch(
         W0, H0 = random_init(seed, m, n, rank, scale, dtype, options.init)
         Wt[r], H[r] = W0.T, H0
 
-    eps = dtype(np.finfo(dtype).eps)
+    # Brunet's solver floors at double precision's epsilon in either precision, as R's NMF and
+    # Brunet's code do (float32 holds 2.2e-16 as a normal number); a floor at float32's epsilon
+    # (1.2e-7) lets vanished entries regrow sooner and moved Golub's rank-5 cophenetic away from R's
+    eps = dtype(np.finfo(np.float64).eps if options.algorithm == "brunet" else np.finfo(dtype).eps)
     step = _STEPS[options.algorithm]
     if options.stop == "gradient":
         step = partial(step, gradient=True)
+    if options.algorithm == "hals":
+        step = partial(step, inner_sweeps=options.inner_sweeps)
     x_norm2 = None if options.loss == "kullback-leibler" else squared_norm(X)
     n_iter = np.zeros(b, dtype=np.int64)
     converged = np.zeros(b, dtype=bool)
     stable = np.zeros(b, dtype=np.int64)
-    labels = H.argmax(axis=1)
+    labels = np.full((b, n), -1, dtype=np.int64)  # no check yet: the first one sets the baseline
     last_obj = np.full(b, np.inf)
     first_violation = np.full(b, np.nan)
     active = np.arange(b)
     done_iter = 0
-    if runs_alone(options):
+    if trace is not None:
+        trace(0, active, objective(X, Wt, H, active, options.loss, x_norm2))
+    if runs_alone(options) and trace is None:
         # the whole loop below, compiled: each thread carries its runs to the end
         n_iter, converged = kl_until_stable(
             X, Wt, H, max_iter=options.max_iter, check_interval=options.check_interval,
             n_stable=options.n_stable, eps=eps, threads=threads,
         )
         active = active[:0]
+        if on_finish is not None:
+            on_finish(b)
     while active.size and done_iter < options.max_iter:
         steps = min(options.check_interval, options.max_iter - done_iter)
         violation = step(X, Wt, H, active, steps, eps)
@@ -129,12 +147,12 @@ def factorize_batch(
             first_violation[active] = violation[0]
         done_iter += steps
         n_iter[active] = done_iter
+        if trace is not None:
+            trace(done_iter, active, objective(X, Wt, H, active, options.loss, x_norm2))
         if options.stop == "connectivity":
-            new_labels = H[active].argmax(axis=1)
-            unchanged = (new_labels == labels[active]).all(axis=1)
+            unchanged = np.array([connectivity_unchanged(H[r], labels[r]) for r in active], dtype=bool)
             stable[active] = np.where(unchanged, stable[active] + 1, 0)
-            labels[active] = new_labels
-            finished = stable[active] >= options.n_stable
+            finished = stable[active] > options.n_stable
         elif options.stop == "gradient":
             finished = violation[-1] <= options.tol * first_violation[active]
         else:
@@ -143,6 +161,9 @@ def factorize_batch(
             last_obj[active] = obj
         converged[active[finished]] = True
         active = active[~finished]
+        if on_finish is not None:
+            # runs still going at max_iter leave the batch with the loop
+            on_finish(int(finished.sum()) + (active.size if done_iter >= options.max_iter else 0))
 
     final = objective(X, Wt, H, np.arange(b), options.loss, x_norm2, threads=threads)
     return BatchResult(

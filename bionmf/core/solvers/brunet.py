@@ -1,28 +1,56 @@
-"""Kullback-Leibler multiplicative updates (Lee & Seung 2001; Brunet et al. 2004).
+"""Kullback-Leibler multiplicative updates (Lee & Seung 2001) as Brunet et al. (2004) run them.
 
 With V = X^T (genes x samples) ~ W H and the generalized KL divergence, one iteration is
 
     H <- max(H * (W^T (V / WH)) / (W^T 1), eps)
     W <- max(W * ((V / WH) H^T) / (1 H^T), eps)
 
-H first, then W with the new H, each floored at the machine epsilon of the working precision after
-every update. (Brunet's reference code and the R package NMF floor at double precision's epsilon
-every 10 iterations instead.)
+H first, then W with the new H. Runs stop by Brunet's connectivity rule exactly as the R package
+NMF (``nmf.stop.connectivity``) and Brunet's MATLAB code (GenePattern's NMFConsensus) stop them:
+a check every 10 iterations, the first one only setting the baseline, and a stop once the
+connectivity has stayed the same for more than 40 checks in a row (see :func:`kl_until_stable`).
+Random starts are R's ``seed = "random"``: W and H uniform on (0, max V).
+
+Where the arithmetic still differs from R's, and why that is harmless (measured with
+``benchmarks/r_parity.py`` on Golub, ranks 2-6, 30 runs; figures in ``benchmarks/README.md``):
+
+- Precision: float32 by default (R: double). From the same starts, float64 gave the same
+  cophenetic, dispersion and mean iterations as float32 at every rank (seed 0: equal to 4
+  decimals), so no conclusion moves; ``dtype="float64"`` computes in double.
+- The floor: ``eps`` is double precision's epsilon (2.2e-16, a normal float32 number) as in R, but
+  applied after every update, where R and Brunet's code apply it every 10th iteration and let
+  entries fall below it in between. An entry that small adds at most
+  2.2e-16 times a factor entry to WH, against data of 10 and more; a floor a billion times higher
+  (float32's epsilon, 1.2e-7, bionmf's before) moved no rank's cophenetic by more than 0.003,
+  a tenth of what the seeds move at rank 5.
+- Random numbers: numpy's generator seeded from (random_state, rank, run) instead of R's; the same
+  distribution, other draws, so single seeds differ as two R seeds do.
+- Order of the sums: vectorized (``fastmath``) sums over the genes, in the working precision (a
+  float32 dot product vectorizes twice as wide as one widened to float64: 12-24 % less time per
+  iteration on Golub). Rounding differences of this size move runs no more than the precision does.
 
 The kernels take X in AnnData orientation (samples x genes, C order or CSR) and W transposed
 (``Wt``, k x genes), so every inner loop runs over the genes of one sample: long, contiguous and
 vectorized. They fuse the product WH, the quotient and the numerators in one pass per sample, so no
 genes x samples temporary is made; on a sparse X the quotient vanishes where X is zero and only
-stored entries are visited. Each run of a batch is advanced by one thread on its own, which makes a
-run's result independent of the batch it was computed in. Sums are accumulated in the working
-precision: a float32 dot product over the genes vectorizes twice as wide as one widened to float64
-(12-24 % less time per iteration on Golub, ``benchmarks/kl_kernel.py``) and left the Golub
-survey's consensus unchanged; ``dtype="float64"`` keeps every sum in double precision.
-``error_model="numpy"`` lets the divisions vectorize (the default Python error model branches on
-division by zero).
+stored entries are visited. Each run is advanced by one thread on its own, which makes a run's
+result independent of the batch it was computed in. Fusing the H-update pass and the W-numerator
+pass over the samples into one gave bitwise the same numbers in the same time
+(``benchmarks/kl_kernel.py``): the loads of ``Wt``, ``q`` and the W numerators, which do not fit
+in L1 together, cost more than those of X; the two divisions per entry cost about a third of a
+float32 iteration at k = 2 (a reciprocal estimate with Newton steps was twice as slow as the
+division itself). ``error_model="numpy"`` lets the divisions
+vectorize (the default Python error model branches on division by zero).
+
+The entry points that a survey uses are compiled on first use only, dense and sparse apart and
+with no parallel (``prange``) kernel: the runs are spread over Python threads, the kernels
+releasing the GIL. A fresh install's first ``tl.nmf`` on dense data compiles four small functions
+(about 4 CPU seconds), which numba caches on disk for later processes.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
@@ -190,95 +218,152 @@ def _sparse_batch(data, indices, indptr, Wt, H, active, n_steps, eps):
 
 
 @nb.njit(cache=True)
-def _assignment_unchanged(H, labels):
-    """Reassign every sample to its largest coefficient (first on ties, as argmax); say whether
-    any assignment changed."""
+def _connectivity_unchanged(H, labels, old_of, new_of):
+    """Assign every sample to its largest coefficient (the first on ties, as R's ``which.max``)
+    and say whether the connectivity matrix (which samples share a metagene) is the one of
+    ``labels``; ``labels`` becomes the new assignment.
+
+    Two assignments have the same connectivity when they differ only by a relabelling of the
+    metagenes, which is checked through the mapping between old and new labels in both
+    directions, without forming the samples x samples matrix. ``labels`` at -1 (no check yet)
+    never match, so the first check only sets the baseline, as in R's ``nmf.stop.connectivity``
+    (and Brunet's code), whose first connectivity is compared with a zero matrix.
+    """
     k, n = H.shape
+    old_of[:] = -1
+    new_of[:] = -1
     unchanged = True
     for j in range(n):
         best = 0
         for a in range(1, k):
             if H[a, j] > H[best, j]:
                 best = a
-        if best != labels[j]:
+        old = labels[j]
+        if old < 0:
             unchanged = False
-            labels[j] = best
+        elif unchanged:
+            if new_of[old] < 0 and old_of[best] < 0:
+                new_of[old] = best
+                old_of[best] = old
+            elif new_of[old] != best or old_of[best] != old:
+                unchanged = False
+        labels[j] = best
     return unchanged
 
 
-@nb.njit(cache=True)
-def _run_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps):
-    """One run to Brunet's connectivity rule: returns (iterations, converged)."""
-    done = 0
-    stable = 0
-    while done < max_iter:
-        steps = min(check_interval, max_iter - done)
-        if dense:
-            _dense_steps_one(X, Wt, H, steps, eps)
-        else:
-            _sparse_steps_one(data, indices, indptr, Wt, H, steps, eps)
-        done += steps
-        stable = stable + 1 if _assignment_unchanged(H, labels) else 0
-        if stable >= n_stable:
-            return done, True
-    return done, False
+@nb.njit(inline="always")
+def _stable_rule(labels, old_of, new_of, H, stable, n_stable):
+    """Brunet's connectivity rule after one check: the new count of unchanged checks and whether
+    the run stops.
 
-
-@nb.njit(parallel=True, cache=True)
-def _batch_until_stable(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable, eps,
-                        n_iter, converged):
-    for r in nb.prange(Wt.shape[0]):
-        n_iter[r], converged[r] = _run_until_stable(
-            data, indices, indptr, X, dense, Wt[r], H[r], labels[r], max_iter, check_interval, n_stable, eps
-        )
+    The rule of R's NMF (``nmf.stop.connectivity``, ``stopconv = n_stable``) and of Brunet's
+    MATLAB code: every ``check_interval`` iterations the connectivity is compared with the one at
+    the previous check; a run stops at the first check where it has been unchanged for more than
+    ``n_stable`` consecutive checks (41 for R's 40), counting from the first check, which sets the
+    baseline (``labels`` come in at -1).
+    """
+    stable = stable + 1 if _connectivity_unchanged(H, labels, old_of, new_of) else 0
+    return stable, stable > n_stable
 
 
 @nb.njit(nogil=True, cache=True)
-def _batch_until_stable_serial(data, indices, indptr, X, dense, Wt, H, labels, max_iter, check_interval, n_stable,
-                               eps, n_iter, converged):
-    for r in range(Wt.shape[0]):
-        n_iter[r], converged[r] = _run_until_stable(
-            data, indices, indptr, X, dense, Wt[r], H[r], labels[r], max_iter, check_interval, n_stable, eps
-        )
+def _dense_until_stable(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps, n_iter, converged):
+    """Runs ``runs`` of a batch, one after the other, to Brunet's connectivity rule (dense X)."""
+    k = H.shape[1]
+    old_of = np.empty(k, dtype=labels.dtype)
+    new_of = np.empty(k, dtype=labels.dtype)
+    for r in runs:
+        done = 0
+        stable = 0
+        while done < max_iter:
+            steps = min(check_interval, max_iter - done)
+            _dense_steps_one(X, Wt[r], H[r], steps, eps)
+            done += steps
+            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)
+            if stop:
+                converged[r] = True
+                break
+        n_iter[r] = done
+
+
+@nb.njit(nogil=True, cache=True)
+def _sparse_until_stable(data, indices, indptr, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,
+                         n_iter, converged):
+    """As :func:`_dense_until_stable`, for X in CSR form."""
+    k = H.shape[1]
+    old_of = np.empty(k, dtype=labels.dtype)
+    new_of = np.empty(k, dtype=labels.dtype)
+    for r in runs:
+        done = 0
+        stable = 0
+        while done < max_iter:
+            steps = min(check_interval, max_iter - done)
+            _sparse_steps_one(data, indices, indptr, Wt[r], H[r], steps, eps)
+            done += steps
+            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)
+            if stop:
+                converged[r] = True
+                break
+        n_iter[r] = done
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
-def _divergence_one(data, indices, indptr, dense, X, Wt, H):
-    k = Wt.shape[0]
-    # sum(WH) once; then each stored entry adds x log(x / wh) - x
-    total = 0.0
-    for a in range(k):
-        total += Wt[a].sum() * H[a].sum()
-    n = X.shape[0] if dense else indptr.shape[0] - 1
-    for j in range(n):
-        if dense:
-            lo, hi = 0, X.shape[1]
-        else:
-            lo, hi = indptr[j], indptr[j + 1]
-        for p in range(lo, hi):
-            g = p if dense else indices[p]
-            x = X[j, p] if dense else data[p]
-            wh = 0.0
-            for a in range(k):
-                wh += Wt[a, g] * H[a, j]
-            total -= x
-            if x > 0:
-                total += x * np.log(x / wh)
+def _divergence_entry(x, Wt, H, g, j, total):
+    wh = 0.0
+    for a in range(Wt.shape[0]):
+        wh += Wt[a, g] * H[a, j]
+    total -= x
+    if x > 0:
+        total += x * np.log(x / wh)
     return total
 
 
-@nb.njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
-def _divergence(data, indices, indptr, dense, X, Wt, H, active, out):
-    for t in nb.prange(active.shape[0]):
-        r = active[t]
-        out[t] = _divergence_one(data, indices, indptr, dense, X, Wt[r], H[r])
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _total_wh(Wt, H):
+    # sum(WH) once; then each stored entry adds x log(x / wh) - x
+    total = 0.0
+    for a in range(Wt.shape[0]):
+        total += Wt[a].sum() * H[a].sum()
+    return total
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def _divergence_serial(data, indices, indptr, dense, X, Wt, H, active, out):
-    for t in range(active.shape[0]):
+def _dense_divergence(X, Wt, H, active, positions, out):
+    n, m = X.shape
+    for t in positions:
         r = active[t]
-        out[t] = _divergence_one(data, indices, indptr, dense, X, Wt[r], H[r])
+        total = _total_wh(Wt[r], H[r])
+        for j in range(n):
+            for g in range(m):
+                total = _divergence_entry(X[j, g], Wt[r], H[r], g, j, total)
+        out[t] = total
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def _sparse_divergence(data, indices, indptr, Wt, H, active, positions, out):
+    n = indptr.shape[0] - 1
+    for t in positions:
+        r = active[t]
+        total = _total_wh(Wt[r], H[r])
+        for j in range(n):
+            for p in range(indptr[j], indptr[j + 1]):
+                total = _divergence_entry(data[p], Wt[r], H[r], indices[p], j, total)
+        out[t] = total
+
+
+def _spread(kernel, runs: np.ndarray, threads: bool) -> None:
+    """``kernel(part)`` over the runs (or positions), split among numba's thread count of Python
+    threads (the kernels release the GIL) or on the calling thread alone; each run is computed by one thread
+    from start to end, so the numbers do not depend on the split."""
+    n_threads = min(nb.get_num_threads(), runs.size) if threads else 1
+    if n_threads <= 1:
+        if runs.size:
+            kernel(runs)
+        return
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        # runs dealt round-robin: runs of one batch cost about the same
+        for future in [pool.submit(kernel, runs[t::n_threads]) for t in range(n_threads)]:
+            future.result()
 
 
 def kl_steps(X, Wt, H, active, n_steps, eps):
@@ -293,44 +378,51 @@ def kl_steps(X, Wt, H, active, n_steps, eps):
         _sparse_batch(X.data, X.indices, X.indptr, Wt, H, active, n_steps, eps)
 
 
-_EMPTY_I = np.empty(0, dtype=np.int32)
-
-
 def kl_divergence(X, Wt, H, active, *, threads: bool = True) -> np.ndarray:
     """Generalized KL divergence D(X^T || W H) of each active run, accumulated in float64.
 
     ``threads=False`` computes on the calling thread alone, without holding the GIL.
     """
+    active = np.asarray(active, dtype=np.int64)
     out = np.empty(active.shape[0], dtype=np.float64)
-    kernel = _divergence if threads else _divergence_serial
     if isinstance(X, np.ndarray):
-        kernel(X.ravel()[:0], _EMPTY_I, _EMPTY_I, True, X, Wt, H, active, out)
+        def kernel(positions):
+            _dense_divergence(X, Wt, H, active, positions, out)
     else:
-        dummy = np.empty((0, 0), dtype=X.dtype)
-        kernel(X.data, X.indices, X.indptr, False, dummy, Wt, H, active, out)
+        def kernel(positions):
+            _sparse_divergence(X.data, X.indices, X.indptr, Wt, H, active, positions, out)
+    _spread(kernel, np.arange(active.shape[0], dtype=np.int64), threads)
     return out
+
+
+def connectivity_unchanged(H, labels) -> bool:
+    """Brunet's connectivity check of one run (see :func:`kl_until_stable`): whether the samples'
+    grouping by largest coefficient of ``H`` (k x samples) is that of ``labels``, which it then
+    overwrites; ``labels`` at -1 (before the first check) never match."""
+    k = H.shape[0]
+    return bool(_connectivity_unchanged(H, labels, np.empty(k, np.int64), np.empty(k, np.int64)))
 
 
 def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, threads: bool = True):
     """Run every run of a batch to Brunet's connectivity rule, in place; (n_iter, converged).
 
     The same iterations and checks as stepping ``check_interval`` iterations at a time and checking
-    the assignments between calls (so the same numbers), but each thread carries its runs to the
+    the connectivity between calls (so the same numbers), but each thread carries its runs to the
     end without waiting for the others at every check: on a busy machine those waits cost more
-    than the checks. ``threads=False`` runs them one after the other on the calling thread,
-    without holding the GIL, for callers that keep several threads busy themselves.
+    than the checks. ``threads=True`` spreads the runs over numba's thread count of threads;
+    ``threads=False`` runs them one after the other on the calling thread, without holding the
+    GIL, for callers that keep several threads busy themselves.
     """
     b, k, n = H.shape
-    labels = np.empty((b, n), dtype=np.int64)
-    for r in range(b):
-        labels[r] = H[r].argmax(axis=0)
+    labels = np.full((b, n), -1, dtype=np.int64)
     n_iter = np.zeros(b, dtype=np.int64)
     converged = np.zeros(b, dtype=np.bool_)
     args = (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
-    kernel = _batch_until_stable if threads else _batch_until_stable_serial
     if isinstance(X, np.ndarray):
-        kernel(X.ravel()[:0], _EMPTY_I, _EMPTY_I, X, True, Wt, H, labels, *args)
+        def kernel(runs):
+            _dense_until_stable(X, Wt, H, labels, runs, *args)
     else:
-        dummy = np.empty((0, 0), dtype=X.dtype)
-        kernel(X.data, X.indices, X.indptr, dummy, False, Wt, H, labels, *args)
+        def kernel(runs):
+            _sparse_until_stable(X.data, X.indices, X.indptr, Wt, H, labels, runs, *args)
+    _spread(kernel, np.arange(b, dtype=np.int64), threads)
     return n_iter, converged
