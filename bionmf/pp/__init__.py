@@ -8,12 +8,15 @@ work on a layer, and records itself in ``adata.uns['bionmf_preprocessing']``.
 
 from ._filter import filter_variation, handle_nonfinite, highly_variable_genes, remove_empty, select_genes, threshold
 from ._nonnegative import make_nonnegative
-from ._normalize import normalize
+from ._normalize import PRESET_OPTIONS, normalize
 from ._transform import log1p, log2, normalize_library, scale_genes
 from ._utils import preprocessing_steps
-from ._validate import looks_logged, validate, validate_matrix
+from ._validate import describe_negative, describe_nonfinite, looks_logged, validate, validate_matrix
 
 __all__ = [
+    "PRESET_OPTIONS",
+    "describe_negative",
+    "describe_nonfinite",
     "filter_variation",
     "handle_nonfinite",
     "highly_variable_genes",

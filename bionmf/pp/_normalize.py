@@ -21,9 +21,9 @@ logger = logging.getLogger("bionmf")
 
 PRESETS = ("bulk", "counts", "singlecell")
 
-# Options each preset accepts, with the preset's default; an option given to a preset that does
-# not use it is an error rather than silently ignored.
-_OPTIONS: dict[str, dict[str, Any]] = {
+#: Options each preset accepts, with the preset's default; an option given to a preset that does
+#: not use it is an error rather than silently ignored.
+PRESET_OPTIONS: dict[str, dict[str, Any]] = {
     "bulk": {"floor": None, "ceiling": None, "min_fold": None, "min_delta": None, "n_top_genes": None,
              "rank_by": "cv", "log": False},
     "counts": {"library": "cpm", "target_sum": None, "log": True, "n_top_genes": 5000, "rank_by": "variance"},
@@ -142,7 +142,7 @@ def normalize(
     given = {"floor": floor, "ceiling": ceiling, "min_fold": min_fold, "min_delta": min_delta,
              "n_top_genes": n_top_genes, "rank_by": rank_by, "log": log, "library": library,
              "target_sum": target_sum, "hvg_flavor": hvg_flavor, "scale": scale}
-    allowed = _OPTIONS[preset]
+    allowed = PRESET_OPTIONS[preset]
     wrong = [name for name, value in given.items() if value is not _UNSET and name not in allowed]
     if wrong:
         raise ValueError(f"preset={preset!r} does not use {', '.join(wrong)}; its options are "

@@ -174,6 +174,8 @@ def _where(X, mask_on_values, obs_names, var_names) -> tuple[int, str]:
 
 
 def describe_negative(X, obs_names, var_names) -> str:
+    """How many values of X (observations x genes, dense or sparse) are negative, the smallest, and
+    where (which observations and genes): the phrase the error messages of pp and tl quote."""
     values = X.data if sp.issparse(X) else X
     mask = values < 0
     count, where = _where(X, mask, pd.Index(obs_names), pd.Index(var_names))
@@ -181,6 +183,7 @@ def describe_negative(X, obs_names, var_names) -> str:
 
 
 def describe_nonfinite(X, obs_names, var_names) -> str:
+    """How many values of X are NaN or infinite, and where (which observations and genes)."""
     values = X.data if sp.issparse(X) else X
     nan = np.isnan(values)
     inf = np.isinf(values)

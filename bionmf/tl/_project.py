@@ -15,7 +15,7 @@ from .._logging import logger
 from ..core.projection import LOSSES, fit_usages
 from ..io import Programs, programs_from_survey, read_programs
 from .._messages import name_some, plural
-from ..pp._validate import describe_negative, describe_nonfinite, looks_logged
+from ..pp import describe_negative, describe_nonfinite, looks_logged
 from ._replay import Replay
 
 #: ``tl.project`` refuses new data in which a program would lose more than this share of its

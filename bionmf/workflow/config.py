@@ -81,7 +81,7 @@ def _fitted_shape(name: str, spec: Mapping, workdir: Path) -> tuple[int, int] | 
     """(samples, genes the fit may use) of a data set entry, from its file's headers: the ranks
     are checked against it before any job runs. The genes are capped by the preset's (or the
     ``normalize`` options') ``n_top_genes``; None for a format whose shape cannot be read cheaply."""
-    from ..pp._normalize import _OPTIONS
+    from ..pp import PRESET_OPTIONS
 
     path = spec["path"]
     if is_bundled(path):
@@ -94,7 +94,7 @@ def _fitted_shape(name: str, spec: Mapping, workdir: Path) -> tuple[int, int] | 
         except (ValueError, OSError, KeyError) as error:
             raise ValueError(f"config['datasets'][{name!r}]['path']: {error}") from None
     normalize = dict(spec.get("normalize") or {})
-    n_top = normalize.get("n_top_genes", _OPTIONS.get(spec.get("preset", "bulk"), {}).get("n_top_genes"))
+    n_top = normalize.get("n_top_genes", PRESET_OPTIONS.get(spec.get("preset", "bulk"), {}).get("n_top_genes"))
     if n_top is not None:
         genes = min(genes, int(n_top))
     return samples, genes
