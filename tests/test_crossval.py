@@ -234,7 +234,7 @@ def test_workflow_stages_equal_tl_nmf(small, tmp_path):
     table, choice = survey.choose(summaries, crossval=wf.load_crossval(survey, paths),
                                   classes=wf.job_classes(small, "group"))
     ours = small.copy()
-    survey.write(ours, runs, summaries, choice=choice, crossval=wf.load_cv_runs(paths), classes="group")
+    survey.write(ours, runs, summaries, choice=choice, crossval=wf.load_crossval_runs(paths), classes="group")
     theirs = bionmf.tl.nmf(small, crossval="speckled", crossval_runs=3, classes="group", copy=True, n_jobs=1, **SMALL)
     pd.testing.assert_frame_equal(ours.uns["nmf"]["metrics"], theirs.uns["nmf"]["metrics"])
     pd.testing.assert_frame_equal(table[theirs.uns["nmf"]["metrics"].columns], theirs.uns["nmf"]["metrics"])

@@ -8,7 +8,7 @@ import pytest
 
 import bionmf
 from bionmf.core import run_ranks
-from bionmf.core.rethreshold import rethreshold, spectra_density
+from bionmf.core.rethreshold import rethreshold_spectra as rethreshold, spectra_density
 from bionmf.core.solvers import SolverOptions, prepare_matrix
 from bionmf.datasets import simulate_singlecell
 

@@ -55,7 +55,7 @@ def spectra_density(spectra: np.ndarray, *, local_neighborhood: float = LOCAL_NE
     return local_density(unit, min(max(int(local_neighborhood * runs), 1), unit.shape[0] - 1))
 
 
-def rethreshold(
+def rethreshold_spectra(
     X,
     spectra: np.ndarray,
     *,

@@ -67,7 +67,7 @@ def convergence(
     """
     survey = survey_record(adata, key)
     surveyed = sorted(int(k) for k in survey["clusters"])
-    ranks = _check_ranks(ranks, surveyed, key)
+    ranks = _ranks_to_trace(ranks, surveyed, key)
     chosen_runs = _check_runs(runs, ranks, survey, key)
     rebuilt = Survey.from_record(adata, key, use_genes=use_genes)
     X, options = rebuilt.matrix(), rebuilt.solver
@@ -87,7 +87,7 @@ def convergence(
     return adata if copy else None
 
 
-def _check_ranks(ranks, surveyed: list[int], key: str) -> list[int]:
+def _ranks_to_trace(ranks, surveyed: list[int], key: str) -> list[int]:
     if ranks is None:
         return surveyed
     if isinstance(ranks, numbers.Integral):

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._survey_record import survey_record
 from ..core import RankSummary
-from ..core.rethreshold import rethreshold as rethreshold_rank
+from ..core.rethreshold import rethreshold_spectra as rethreshold_rank
 from ..core.summary import RUN_METRIC_COLUMNS
 from ._survey import Survey
 

@@ -52,7 +52,7 @@ def load_checked(path: str | Path, load: Callable):
         raise DamagedFile(f"intermediate file {path} is damaged ({detail}); {action}") from None
 
 
-def read_h5ad(path: str | Path) -> ad.AnnData:
+def read_intermediate(path: str | Path) -> ad.AnnData:
     """An h5ad file the workflow wrote (see :func:`load_checked`)."""
     return load_checked(path, ad.read_h5ad)
 
@@ -63,7 +63,7 @@ def job_survey(prepared: ad.AnnData | str | Path, params: Mapping) -> Survey:
     ``params`` holds the survey keys the job depends on (see :data:`bionmf.workflow.config.SURVEY_KEYS`;
     ``consensus`` already resolved for the data set), ``algorithm`` and ``solver``.
     """
-    adata = prepared if isinstance(prepared, ad.AnnData) else read_h5ad(prepared)
+    adata = prepared if isinstance(prepared, ad.AnnData) else read_intermediate(prepared)
     return Survey(adata, options=survey_options(params), solver=params.get("solver"),
                   algorithm=params.get("algorithm"))
 
@@ -84,7 +84,7 @@ def load_null(paths: Sequence[str | Path], permutations: Sequence[int], kind: Co
     return Survey.null_metrics(zip(permutations, load_summaries(paths, kind)))
 
 
-def load_cv_runs(paths: Iterable[str | Path]) -> list:
+def load_crossval_runs(paths: Iterable[str | Path]) -> list:
     """Cross-validation runs written by the ``crossval`` rule (:func:`bionmf.core.crossval.save_cv_runs`)."""
     from ..core.crossval import load_cv_runs as load
 
@@ -94,7 +94,7 @@ def load_cv_runs(paths: Iterable[str | Path]) -> list:
 def load_crossval(survey: Survey, paths: Iterable[str | Path]) -> pd.DataFrame | None:
     """The held-out error table (:meth:`bionmf.tl.Survey.crossval_table`) of the ``crossval``
     rule's files; None when the survey is not cross-validated."""
-    runs = load_cv_runs(paths)
+    runs = load_crossval_runs(paths)
     return survey.crossval_table(runs) if runs else None
 
 

@@ -3,7 +3,7 @@
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    adata = wf.read_h5ad(snakemake.input.prepared)
+    adata = wf.read_intermediate(snakemake.input.prepared)
     survey = wf.job_survey(adata, snakemake.params.survey)
     survey.write(
         adata,
@@ -11,7 +11,7 @@ with wf.job_log(snakemake.log[0], threads=snakemake.threads):
         wf.load_summaries(snakemake.input.summaries, survey.kind),
         choice=wf.load_choice(snakemake.input.choice),
         null=wf.load_null(snakemake.input.null, snakemake.params.null_index, survey.kind),
-        crossval=wf.load_cv_runs(snakemake.input.crossval) or None,
+        crossval=wf.load_crossval_runs(snakemake.input.crossval) or None,
         classes=snakemake.params.classes,
         key_added=snakemake.params.key,
     )

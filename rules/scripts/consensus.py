@@ -3,7 +3,7 @@
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    prepared = wf.read_h5ad(snakemake.input.prepared)
+    prepared = wf.read_intermediate(snakemake.input.prepared)
     survey = wf.job_survey(prepared, snakemake.params.survey)
     runs, summary = survey.summarize(wf.load_runs(snakemake.input.chunks))
     runs.save(snakemake.output.runs)

@@ -5,5 +5,5 @@ from pathlib import Path
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    wf.write_genepattern_files(wf.read_h5ad(snakemake.input[0]), Path(snakemake.output.membership).parent,
+    wf.write_genepattern_files(wf.read_intermediate(snakemake.input[0]), Path(snakemake.output.membership).parent,
                                key=snakemake.params.key)

@@ -4,7 +4,7 @@ import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
     wf.plot_survey(
-        wf.read_h5ad(snakemake.input[0]),
+        wf.read_intermediate(snakemake.input[0]),
         {name: snakemake.output[name] for name in wf.SURVEY_PLOTS},
         signatures=snakemake.params.signatures,
         key=snakemake.params.key,

@@ -4,5 +4,5 @@ import bionmf
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    adata = wf.read_h5ad(snakemake.input[0])
+    adata = wf.read_intermediate(snakemake.input[0])
     bionmf.pl.clusters(adata, key=f"{snakemake.params.key}_projection", save=snakemake.output[0])

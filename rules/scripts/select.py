@@ -3,7 +3,7 @@
 import bionmf.workflow as wf
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    adata = wf.read_h5ad(snakemake.input.prepared)
+    adata = wf.read_intermediate(snakemake.input.prepared)
     survey = wf.job_survey(adata, snakemake.params.survey)
     table, choice = survey.choose(
         wf.load_summaries(snakemake.input.summaries, survey.kind),

@@ -4,7 +4,7 @@ import bionmf.workflow as wf
 from bionmf.io import write_gmt
 
 with wf.job_log(snakemake.log[0], threads=snakemake.threads):
-    adata = wf.read_h5ad(snakemake.input[0])
+    adata = wf.read_intermediate(snakemake.input[0])
     outputs = zip(snakemake.params.ranks, snakemake.output.tables, snakemake.output.gmts)
     for rank, table_path, gmt_path in outputs:
         table, gene_sets, descriptions = wf.signature_sets(
