@@ -89,7 +89,7 @@ def write_consensus_k_gct(clusters, path, *, order: np.ndarray | None = None, ra
         Output file.
     order
         Positions of the samples in the order to write (the consensus tree's leaves, see
-        :func:`consensus_order`); default: by cluster, then input order.
+        :func:`bionmf.io._genepattern.consensus_order`); default: by cluster, then input order.
     rank
         The rank, checked against the cluster numbers (default: their count).
 

@@ -38,7 +38,7 @@ def rethreshold(
     runs x k x fitted genes, float32; ``bionmf.tl.nmf(..., consensus='components',
     keep_spectra=True)``), and the data the survey fitted, unchanged (same matrix, same genes).
     In the workflow the spectra are in the runs files of each rank
-    (:func:`bionmf.core.rethreshold.rethreshold`).
+    (:func:`bionmf.core.rethreshold.rethreshold_spectra`).
 
     Parameters
     ----------
