@@ -62,7 +62,7 @@ rule convergence:
         plot=report(
             "results/{dataset}/plots/convergence.png",
             caption="../report/convergence.rst",
-            category="Rank selection",
+            category="Convergence",
             labels={"data set": "{dataset}", "output": "convergence"},
         ),
     params:
