@@ -172,7 +172,7 @@ def crossval_rank(
 
     Returns
     -------
-    :class:`CVRuns`
+    :class:`bionmf.core.crossval.CVRuns`
     """
     runs = np.asarray(sorted(int(r) for r in runs), dtype=np.int64)
     if runs.size == 0 or runs.min() < 0:

@@ -4,7 +4,7 @@ cNMF users look at the histogram of the spectra's local density, then choose the
 (Kotliar et al. 2019, eLife 8:e43803). The threshold only enters after the runs: from the runs'
 spectra (``run_rank(..., keep_spectra=True)``) and the data matrix the consensus programs, usages,
 clusters and figures of a rank follow without any new factorization, by the same steps as
-:func:`bionmf.core.components.consensus_programs` and the usage refit of the survey.
+``bionmf.core.components.consensus_programs`` and the usage refit of the survey.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class SurveyOptions:
     ranks
         Ranks to survey (stored sorted and unique), each an int >= 2.
     n_runs
-        Seeded runs per rank, at least :data:`MIN_RUNS` (a survey warns below :data:`FEW_RUNS`).
+        Seeded runs per rank, at least ``MIN_RUNS`` = 2 (a survey warns below ``FEW_RUNS`` = 10).
     consensus
         ``"samples"``, ``"components"`` or ``"auto"`` (decided on the number of samples, see
         :func:`bionmf.core.consensus_kinds.resolve_consensus`).

@@ -14,7 +14,6 @@ from ._utils import preprocessing_steps
 from ._validate import describe_negative, describe_nonfinite, looks_logged, validate, validate_matrix
 
 __all__ = [
-    "PRESET_OPTIONS",
     "describe_negative",
     "describe_nonfinite",
     "filter_variation",

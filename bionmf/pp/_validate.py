@@ -53,10 +53,10 @@ def validate_matrix(
     3. no NaN or infinite value (the error names where);
     4. no negative value (the error gives how many, the first few genes and samples, and the
        options that fix it: ``clip``, ``shift``, ``posneg``);
-    4b. the largest value between 1e-2 and 1e10 (:data:`SCALE_RANGE`): far outside, the float32
+    5. the largest value between 1e-2 and 1e10 (``SCALE_RANGE``): far outside, the float32
        solvers overflow or fall below their floor and every run agrees on meaningless clusters;
        the error gives the power of ten to rescale by (the results do not depend on the scale);
-    5. no sample and no gene whose values are all zero (the error names them).
+    6. no sample and no gene whose values are all zero (the error names them).
 
     Parameters
     ----------
