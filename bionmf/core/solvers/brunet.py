@@ -107,11 +107,18 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
                 h = H[a, j]
                 for i in range(m):
                     numer_w[a, i] += h * q[i]
-        for a in range(k):
-            inv = 1.0 / row_sum[a]
-            for i in range(m):
-                w = Wt[a, i] * numer_w[a, i] * inv
-                Wt[a, i] = w if w > eps else eps
+        _scale_w(Wt, numer_w, row_sum, eps)
+
+
+@nb.njit(inline="always", **_JIT)
+def _scale_w(Wt, numer_w, row_sum, eps):
+    """The W half of Brunet's update from its accumulated numerators: W <- W * numer / sum_j H."""
+    k, m = Wt.shape
+    for a in range(k):
+        inv = 1.0 / row_sum[a]
+        for i in range(m):
+            w = Wt[a, i] * numer_w[a, i] * inv
+            Wt[a, i] = w if w > eps else eps
 
 
 @nb.njit(inline="always", **_JIT)
@@ -184,11 +191,7 @@ def _sparse_steps_one(data, indices, indptr, Wt, H, n_steps, eps):
                 h = H[a, j]
                 for t in range(hi - lo):
                     numer_w[a, indices[lo + t]] += h * q[t]
-        for a in range(k):
-            inv = 1.0 / row_sum[a]
-            for i in range(m):
-                w = Wt[a, i] * numer_w[a, i] * inv
-                Wt[a, i] = w if w > eps else eps
+        _scale_w(Wt, numer_w, row_sum, eps)
 
 
 @nb.njit(inline="always", **_JIT)
