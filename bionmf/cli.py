@@ -72,6 +72,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_input_options(parser: argparse.ArgumentParser, *, annotation: str) -> None:
+    """The options that say how to read an expression file (``--annotation``: what it is used for)."""
+    parser.add_argument("--annotation", type=Path, default=None, help=annotation)
+    parser.add_argument("--format", dest="format", choices=("gct", "table", "h5ad", "10x_h5", "10x_mtx"),
+                        default=None, help="input format when the file name does not tell")
+    parser.add_argument("--samples-in-rows", action="store_true",
+                        help="tables only: samples are rows (default: genes are rows)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bionmf`` command line (every option documented in ``--help``)."""
     from . import __version__
@@ -114,12 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(RNA-seq: CPM, log1p), singlecell (normalize_total, variable genes, unit variance)")
     s.add_argument("--top-genes", type=_positive_int, default=None,
                    help="genes to fit: the N most variable (the preset's default when not given)")
-    s.add_argument("--annotation", type=Path, default=None,
-                   help="TSV/CSV of sample annotation, first column the sample names (tracks and clusters.tsv)")
-    s.add_argument("--format", dest="format", choices=("gct", "table", "h5ad", "10x_h5", "10x_mtx"), default=None,
-                   help="input format when the file name does not tell")
-    s.add_argument("--samples-in-rows", action="store_true",
-                   help="tables only: samples are rows (default: genes are rows)")
+    _add_input_options(s, annotation="TSV/CSV of sample annotation, first column the sample names (tracks and clusters.tsv)")
     s.add_argument("--permutations", type=_non_negative_int, default=0,
                    help="also survey N gene-wise permutations of the data (null model; default 0)")
     s.add_argument("--density-threshold", type=_positive_float, default=0.5,
@@ -170,12 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", type=Path, required=True, help="output directory (created)")
     p.add_argument("--rank", type=_positive_int, default=None,
                    help="surveyed rank to use (bionmf.h5ad reference; default: the chosen one)")
-    p.add_argument("--annotation", type=Path, default=None,
-                   help="TSV/CSV of sample annotation, first column the sample names (columns of the usage table)")
-    p.add_argument("--format", dest="format", choices=("gct", "table", "h5ad", "10x_h5", "10x_mtx"), default=None,
-                   help="input format when the file name does not tell")
-    p.add_argument("--samples-in-rows", action="store_true",
-                   help="tables only: samples are rows (default: genes are rows)")
+    _add_input_options(p, annotation="TSV/CSV of sample annotation, first column the sample names (columns of the usage table)")
     p.add_argument("--max-missing", type=_positive_float, default=None,
                    help="refuse when any program would lose more than this share of its loading weight to genes "
                         "missing from the input (default 0.5)")
