@@ -224,7 +224,7 @@ def run_survey(args: argparse.Namespace, out: Path) -> None:
 
     from . import workflow as wf
     from ._logging import logger
-    from ._threads import resolve_n_jobs, solver_threads
+    from ._threads import resolve_n_jobs
     from .core import SurveyOptions
     from .io import write_gmt
     from .tl import Survey
@@ -247,24 +247,13 @@ def run_survey(args: argparse.Namespace, out: Path) -> None:
     survey = Survey(adata, options=options, solver=solver, algorithm=args.algorithm, verbose=False)
     logger.info("%d samples x %d genes fitted, ranks %s, %d runs each, %s, %s consensus", survey.matrix().shape[0],
                 survey.matrix().shape[1], list(survey.ranks), args.runs, survey.solver.algorithm, survey.kind.name)
-    runs, summaries, null = [], [], []
-    with solver_threads(resolve_n_jobs(args.jobs), uses_blas=survey.solver.algorithm != "brunet") as threads:
-        for rank_runs in survey.factorize_ranks(n_jobs=threads):
-            merged, summary = survey.summarize(rank_runs)
-            runs.append(merged)
-            summaries.append(summary)
-            logger.info("rank %d: %s %.4f", summary.rank, survey.kind.headline, summary.metrics[survey.kind.headline])
-        for p in range(options.n_permutations):
-            null += [(p, survey.summarize(r, permutation=p)[1])
-                     for r in survey.factorize_ranks(permutation=p, n_jobs=threads)]
-    null = survey.null_metrics(null)
-    table, choice = survey.choose(summaries, null=null)
-    survey.write(adata, runs, summaries, choice=choice, null=null, key_added=args.key)
-    logger.info("chosen rank %d (%s)", choice["rank"], choice["rank_rule"])
+    result = survey.run(n_jobs=resolve_n_jobs(args.jobs), verbose=not args.quiet)
+    survey.write(adata, result.runs, result.summaries, choice=result.choice, null=result.null, key_added=args.key)
+    table, summaries = result.table, result.summaries
 
     # the files of the workflow's rules, by the same functions (see rules/*.smk)
     wf.write_tsv(table, out / "rank_metrics.tsv")
-    wf.write_json(choice, out / "rank_choice.json")
+    wf.write_json(result.choice, out / "rank_choice.json")
     adata.write_h5ad(out / "bionmf.h5ad")
     wf.write_tsv(wf.cluster_table(adata, key=args.key), out / "clusters.tsv")
     if survey.kind.has_consensus_matrix:

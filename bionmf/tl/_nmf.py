@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 
 import anndata as ad
 import numpy as np
 
 from .._logging import logger
-from .._progress import run_progress
-from .._threads import resolve_n_jobs, solver_threads
+from .._threads import resolve_n_jobs
 from ..core import SurveyOptions
 from ..core.components import DENSITY_THRESHOLD
 from ..core.solvers import SolverOptions
@@ -227,43 +225,10 @@ def nmf(
     if verbose:
         logger.info("NMF rank survey: %d samples x %d genes, ranks %s, %d runs each, %s, %s consensus",
                     X.shape[0], X.shape[1], list(survey.ranks), n_runs, survey.solver.algorithm, survey.kind.name)
-    if keep_spectra and not survey.kind.keeps_spectra:
-        raise ValueError(f"keep_spectra=True applies to consensus='components' (this survey: {survey.kind.name!r})")
-    runs, summaries, null, spectra = [], [], [], {}
-    start = time.perf_counter()
-    total = len(survey.ranks) * n_runs * (1 + survey.options.n_permutations)
-    with run_progress(total, verbose=verbose) as progress, \
-            solver_threads(n_jobs, uses_blas=survey.solver.algorithm != "brunet") as threads:
-        for i, rank_runs in enumerate(survey.factorize_ranks(n_jobs=threads, progress=progress), start=1):
-            if keep_spectra:
-                spectra[str(rank_runs.rank)] = rank_runs.spectra
-            merged, summary = survey.summarize(rank_runs)
-            runs.append(merged)
-            summaries.append(summary)
-            headline = survey.kind.headline
-            progress.describe(f"rank {summary.rank}: {headline} {summary.metrics[headline]:.3f}")
-            if verbose:
-                logger.info("rank %d (%d/%d): %s %.4f, %.0f iterations per run, %.1f s elapsed",
-                            summary.rank, i, len(survey.ranks), headline, summary.metrics[headline],
-                            summary.metrics["n_iter"], time.perf_counter() - start)
-        for p in range(survey.options.n_permutations):
-            progress.describe(f"permutation {p + 1}/{n_permutations}")
-            null += [(p, survey.summarize(r, permutation=p)[1])
-                     for r in survey.factorize_ranks(permutation=p, n_jobs=threads, progress=progress)]
-            if verbose:
-                logger.info("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations,
-                            time.perf_counter() - start)
-        if crossval:
-            progress.describe(f"{crossval} cross-validation")
-        held_out = [survey.crossvalidate(k, n_jobs=threads) for k in survey.ranks] if crossval else None
-        if held_out and verbose:
-            logger.info("%s cross-validation done, %.1f s elapsed", crossval, time.perf_counter() - start)
-    null = survey.null_metrics(null)
-    cv_table = survey.crossval_table(held_out) if held_out else None
-    _, choice = survey.choose(summaries, null=null, crossval=cv_table)
+    result = survey.run(n_jobs=n_jobs, verbose=verbose, keep_spectra=keep_spectra)
     adata = adata.copy() if copy else adata
-    survey.write(adata, runs, summaries, choice=choice, null=null, crossval=held_out, classes=classes,
-                 key_added=key_added)
+    survey.write(adata, result.runs, result.summaries, choice=result.choice, null=result.null,
+                 crossval=result.crossval, classes=classes, key_added=key_added)
     if keep_spectra:
-        adata.uns[key_added]["spectra"] = spectra
+        adata.uns[key_added]["spectra"] = result.spectra
     return adata if copy else None

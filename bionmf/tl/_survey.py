@@ -10,6 +10,7 @@ AnnData.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import anndata as ad
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 
 from .._logging import logger
 from .._matrix import class_column, gene_mask, get_matrix, matrix_name
+from .._progress import run_progress
 from .._threads import solver_threads
 from ..core import RankRuns, RankSummary, SurveyOptions, run_rank, run_ranks
 from ..core import crossval as cv
@@ -29,6 +31,25 @@ from ..core.solvers import SolverOptions, prepare_matrix
 from ..core.survey_options import warn_few_runs
 from ..pp import validate_matrix
 from ._store import check_key_added, null_tables, write_survey
+
+
+@dataclasses.dataclass
+class SurveyResult:
+    """Everything :meth:`Survey.run` computed, ready for :meth:`Survey.write`."""
+
+    #: the runs of every rank, merged (what :meth:`Survey.summarize` returns first)
+    runs: list
+    #: one :class:`~bionmf.core.RankSummary` per rank
+    summaries: list
+    #: the permuted data's metrics (:meth:`Survey.null_metrics`), None without permutations
+    null: pd.DataFrame | None
+    #: the cross-validation runs of every rank, None without cross-validation
+    crossval: list | None
+    #: the metrics table with its ``chosen`` column, and the choice (:meth:`Survey.choose`)
+    table: pd.DataFrame
+    choice: dict
+    #: str(rank) -> runs x k x genes spectra (only with ``keep_spectra``)
+    spectra: dict
 
 
 class Survey:
@@ -294,6 +315,47 @@ class Survey:
                      key_added=key_added, layer=self.layer, null_tables=tables,
                      extra_metrics=pd.concat(extra, axis=1) if extra else None,
                      crossval_runs=None if crossval is None else cv.cv_runs_table(crossval))
+
+    def run(self, *, n_jobs: int = 1, verbose: bool = False, keep_spectra: bool = False) -> SurveyResult:
+        """Every stage but :meth:`write`, in one process: all ranks' runs (with a progress bar in
+        an interactive session when ``verbose``), the permutations, the cross-validation and the
+        choice. ``n_jobs`` threads; ``keep_spectra`` keeps every run's spectra (component consensus)."""
+        if keep_spectra and not self.kind.keeps_spectra:
+            raise ValueError(f"keep_spectra=True applies to consensus='components' (this survey: {self.kind.name!r})")
+        log = logger.info if verbose else logger.debug
+        n_permutations = self.options.n_permutations
+        runs, summaries, null, spectra = [], [], [], {}
+        start = time.perf_counter()
+        total = len(self.ranks) * self.options.n_runs * (1 + n_permutations)
+        headline = self.kind.headline
+        with run_progress(total, verbose=verbose) as progress, \
+                solver_threads(n_jobs, uses_blas=self.solver.algorithm != "brunet") as threads:
+            for i, rank_runs in enumerate(self.factorize_ranks(n_jobs=threads, progress=progress), start=1):
+                if keep_spectra:
+                    spectra[str(rank_runs.rank)] = rank_runs.spectra
+                merged, summary = self.summarize(rank_runs)
+                runs.append(merged)
+                summaries.append(summary)
+                progress.describe(f"rank {summary.rank}: {headline} {summary.metrics[headline]:.3f}")
+                log("rank %d (%d/%d): %s %.4f, %.0f iterations per run, %.1f s elapsed", summary.rank, i,
+                    len(self.ranks), headline, summary.metrics[headline], summary.metrics["n_iter"],
+                    time.perf_counter() - start)
+            for p in range(n_permutations):
+                progress.describe(f"permutation {p + 1}/{n_permutations}")
+                null += [(p, self.summarize(r, permutation=p)[1])
+                         for r in self.factorize_ranks(permutation=p, n_jobs=threads, progress=progress)]
+                log("permutation %d/%d done, %.1f s elapsed", p + 1, n_permutations, time.perf_counter() - start)
+            held_out = None
+            if self.options.crossval is not None:
+                progress.describe(f"{self.options.crossval} cross-validation")
+                held_out = [self.crossvalidate(k, n_jobs=threads) for k in self.ranks]
+                log("%s cross-validation done, %.1f s elapsed", self.options.crossval, time.perf_counter() - start)
+        null = self.null_metrics(null)
+        table, choice = self.choose(summaries, null=null,
+                                    crossval=None if held_out is None else self.crossval_table(held_out))
+        log("chosen rank %d (%s)", choice["rank"], choice["rank_rule"])
+        return SurveyResult(runs=runs, summaries=summaries, null=null, crossval=held_out, table=table, choice=choice,
+                            spectra=spectra)
 
     def _keeps_spectra(self, permutation: int | None) -> bool:
         return self.kind.keeps_spectra and permutation is None
