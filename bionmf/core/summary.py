@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._atomic import atomic_file, npz_path
 from .rank_selection import ALL_RULES
 from .runs import RankRuns
 
@@ -165,8 +166,9 @@ class ConsensusKind:
         values = np.array([float(v) for v in summary.metrics.values()])
         required = {name: arrays[name] for name in self.summary_arrays}
         optional = {name: a for name in self.optional_arrays if (a := arrays[name]) is not None}
-        np.savez_compressed(path, rank=summary.rank, **required, metric_names=names, metric_values=values,
-                            **optional)
+        with atomic_file(npz_path(path)) as file:
+            np.savez_compressed(file, rank=summary.rank, **required, metric_names=names, metric_values=values,
+                                **optional)
 
     def load_summary(self, path: str | Path) -> RankSummary:
         """Read a summary of this kind written by :meth:`save_summary`."""

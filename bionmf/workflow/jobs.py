@@ -18,6 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._atomic import atomic_file
 from .._logging import logger
 from .._matrix import class_column
 from ..core import ConsensusKind, RankRuns, RankSummary
@@ -143,12 +144,14 @@ def signature_sets(
 
 
 def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
-    """Tab-separated, index included."""
-    frame.to_csv(path, sep="\t")
+    """Tab-separated, index included; the file appears whole or not at all."""
+    with atomic_file(path, "w") as file:
+        frame.to_csv(file, sep="\t")
 
 
 def write_json(data: Mapping, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    with atomic_file(path, "w") as file:
+        file.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 @contextmanager
