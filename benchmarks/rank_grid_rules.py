@@ -172,12 +172,20 @@ NULL_RULES = {
     "gap_rss_max": gap_rss_max,
 }
 CV_NULL_RULES = {"cv_null_rcsi": cv_null("rcsi"), "cv_null_dispersion": cv_null("dispersion")}
-CV_EXTRA = {f"cv_stable_{m}": (lambda m: lambda t: cv.cv_stable(t, column=m))(m) for m in ("cophenetic", "silhouette")}
+def cv_stable_on(column: str) -> Callable[[pd.DataFrame], int]:
+    """The library's ``cv_stable`` searching the one-standard-error set with another measure."""
+    def rule(t: pd.DataFrame) -> int:
+        return cv.cv_stable(t, column=column)
+    return rule
+
+
+CV_EXTRA = {f"cv_stable_{m}": cv_stable_on(m) for m in ("cophenetic", "silhouette")}
 
 
 def picks(key: dict, table: pd.DataFrame, schemes: list[str]) -> list[dict]:
-    """The rank every applicable rule picks on one data set."""
-    out = {}
+    """The rank every applicable rule picks on one data set (and ``lowest_rank``, the grid's lowest
+    rank whatever the data: the baseline a rule must beat)."""
+    out = {"lowest_rank": int(table.index.min())}
     for name, rule in {**rs.SAMPLE_RULES, **rs.COMPONENT_RULES}.items():
         try:
             out[name] = rule(table)

@@ -35,7 +35,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rank_cv import DIFFICULTIES, LEVELS, simulate  # noqa: E402
+from rank_cv import LEVELS, simulate
 
 
 def parallel_analysis(Y: np.ndarray, rng: np.random.Generator, n_null: int = 20, max_rank: int = 12) -> int:
@@ -102,14 +102,14 @@ def main() -> None:
             program_of = adata.var["program_of"].astype(str).to_numpy()
             scores = np.column_stack([logX[:, program_of == f"I{a}"].mean(axis=1) for a in range(k)])
             spike_ratio = np.nan
-        rows.append(dict(
-            kind=kind, planted=planted, difficulty=level, seed=seed,
-            ari_markers=kmeans_ari(scores, k, truth, seed),
-            ari_pca_log=kmeans_ari(pcs(logX, k - 1), k, truth, seed),
-            ari_pca_linear=kmeans_ari(pcs(X, k - 1), k, truth, seed),
-            pa_log=parallel_analysis(logX, rng), pa_linear=parallel_analysis(X, rng),
-            spike_ratio=spike_ratio,
-        ))
+        rows.append({
+            "kind": kind, "planted": planted, "difficulty": level, "seed": seed,
+            "ari_markers": kmeans_ari(scores, k, truth, seed),
+            "ari_pca_log": kmeans_ari(pcs(logX, k - 1), k, truth, seed),
+            "ari_pca_linear": kmeans_ari(pcs(X, k - 1), k, truth, seed),
+            "pa_log": parallel_analysis(logX, rng), "pa_linear": parallel_analysis(X, rng),
+            "spike_ratio": spike_ratio,
+        })
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     if args.out:
