@@ -24,7 +24,7 @@ per permutation and rank) and the consensus matrices, clusters and planted group
 (``<out>_consensus.npz``). ``--log-schemes bicross`` adds the bi-cross-validation of log1p of the
 data with the Frobenius loss (``logbicross``); ``--bulk-log2`` surveys log2(1 + x) of the bulk data.
 
-The saved grid in ``benchmarks/rank_grid/`` was made so, one process, one thread, in 13 minutes:
+The saved grid in ``benchmarks/rank_grid/`` was made so, one process, one thread, in 13 and 16 minutes:
 
     PYTHONPATH=. NUMBA_NUM_THREADS=1 python benchmarks/rank_cv.py --schemes bicross --log-schemes bicross \
         --permutations 1 --n-jobs 1 --out benchmarks/rank_grid/rank_cv.tsv
@@ -100,6 +100,11 @@ def main() -> None:
                         help="cross-validation of log1p of the data (Frobenius loss), e.g. bicross")
     parser.add_argument("--permutations", type=int, default=0,
                         help="permuted-data surveys per data set (tl.nmf n_permutations), for null-referenced rules")
+    parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=LEVELS, help="difficulties to run")
+    parser.add_argument("--cv-folds", type=int, default=2,
+                        help="bi-cross-validation: groups of samples and of genes (one block of folds x folds held out)")
+    parser.add_argument("--holdout", type=float, default=cv.DEFAULT_HOLDOUT,
+                        help="speckled cross-validation: share of the entries held out")
     parser.add_argument("--bulk-log2", action="store_true",
                         help="survey (and cross-validate) log2(1 + x) of the bulk data instead of the linear values")
     parser.add_argument("--n-jobs", type=int, default=None, help="survey threads (tl.nmf n_jobs)")
@@ -114,8 +119,8 @@ def main() -> None:
         return
 
     ranks = range(args.ranks[0], args.ranks[1] + 1)
-    grid = [("bulk", p, lv, s) for p, lv, s in itertools.product(args.bulk_planted, LEVELS, args.seeds)]
-    grid += [("singlecell", p, lv, s) for p, lv, s in itertools.product(args.sc_planted, LEVELS, args.sc_seeds)]
+    grid = [("bulk", p, lv, s) for p, lv, s in itertools.product(args.bulk_planted, args.levels, args.seeds)]
+    grid += [("singlecell", p, lv, s) for p, lv, s in itertools.product(args.sc_planted, args.levels, args.sc_seeds)]
     rows, curves, times, tables, nulls, arrays = [], [], [], [], [], {}
     start = time.perf_counter()
     for i, (kind, planted, level, seed) in enumerate(grid, start=1):
@@ -127,7 +132,8 @@ def main() -> None:
         truth = "group" if kind == "bulk" else "identity"
         bionmf.tl.nmf(adata, ranks=ranks, n_runs=args.runs, random_state=seed, verbose=False,
                       n_jobs=args.n_jobs, n_permutations=args.permutations, classes=truth)
-        t_survey = time.perf_counter() - t0
+        # the real survey's share: each permuted copy costs about as much again
+        t_survey = (time.perf_counter() - t0) / (1 + args.permutations)
         metrics = adata.uns["nmf"]["metrics"].copy()
         picks = dict(adata.uns["nmf"]["rank_rules"])
         timing = dict(kind=kind, planted=planted, difficulty=level, seed=seed, survey_s=t_survey)
@@ -138,7 +144,8 @@ def main() -> None:
         for name_cv, X_cv, loss in variants:
             scheme = name_cv.removeprefix("log")
             t0 = time.perf_counter()
-            res = cv.crossval_ranks(X_cv, ranks, args.cv_runs, random_state=seed, scheme=scheme, loss=loss)
+            res = cv.crossval_ranks(X_cv, ranks, args.cv_runs, random_state=seed, scheme=scheme, loss=loss,
+                                    folds=args.cv_folds, holdout=args.holdout)
             timing[f"{name_cv}_s"] = time.perf_counter() - t0
             table = metrics.join(cv.cv_table(res))
             for name, rule in cv.CV_RULES.items():
@@ -178,7 +185,7 @@ def summarize(table: pd.DataFrame, t: pd.DataFrame) -> None:
     counts = table.pivot_table(index="rule", columns="difficulty", values="recovered", aggfunc="sum")
     totals = table.pivot_table(index="rule", columns="difficulty", values="recovered", aggfunc="count")
     summary = pd.DataFrame(index=counts.index)
-    for level in LEVELS:
+    for level in [lv for lv in LEVELS if lv in counts.columns]:
         summary[level] = [f"{int(c)}/{int(t)}" for c, t in zip(counts[level], totals[level])]
     summary["all"] = [f"{int(c)}/{int(t)}" for c, t in zip(counts.sum(axis=1), totals.sum(axis=1))]
     summary["_n"] = counts.sum(axis=1)

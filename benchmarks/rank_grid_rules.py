@@ -210,11 +210,10 @@ def summarize(long: pd.DataFrame) -> pd.DataFrame:
     counts = long.pivot_table(index="rule", columns="difficulty", values="recovered", aggfunc="sum")
     totals = long.pivot_table(index="rule", columns="difficulty", values="recovered", aggfunc="count")
     summary = pd.DataFrame(index=counts.index)
-    for level in LEVELS:
+    for level in [lv for lv in LEVELS if lv in counts.columns]:
         summary[level] = [f"{int(c)}/{int(n)}" for c, n in zip(counts[level], totals[level])]
     summary["all"] = [f"{int(c)}/{int(n)}" for c, n in zip(counts.sum(axis=1), totals.sum(axis=1))]
-    order = counts[["hard", "easy", "medium"]].assign(all=counts.sum(axis=1))
-    order = order.sort_values(["all", "easy", "hard"], ascending=False).index
+    order = counts.assign(all=counts.sum(axis=1)).sort_values("all", ascending=False, kind="stable").index
     return summary.loc[order]
 
 
@@ -258,7 +257,7 @@ def main() -> None:
     if args.markdown:
         print("| rule | easy | medium | hard | all |\n|---|---|---|---|---|")
         for rule, row in summary.iterrows():
-            print(f"| {rule} | {row['easy']} | {row['medium']} | {row['hard']} | {row['all']} |")
+            print(f"| {rule} | " + " | ".join(row.get(c, "-") for c in ("easy", "medium", "hard", "all")) + " |")
     else:
         print(summary.to_string())
     if args.diagnose:
