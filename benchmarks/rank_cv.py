@@ -29,7 +29,7 @@ The saved grid in ``benchmarks/rank_grid/`` was made so, one process, one thread
     PYTHONPATH=. NUMBA_NUM_THREADS=1 python benchmarks/rank_cv.py --schemes bicross --log-schemes bicross \
         --permutations 1 --n-jobs 1 --out benchmarks/rank_grid/rank_cv.tsv
     PYTHONPATH=. NUMBA_NUM_THREADS=1 python benchmarks/rank_cv.py --sc-planted --bulk-log2 --schemes bicross \
-        --permutations 1 --n-jobs 1 --out benchmarks/rank_grid/rank_cv_log2.tsv
+        --log-schemes bicross --permutations 1 --n-jobs 1 --out benchmarks/rank_grid/rank_cv_log2.tsv
 
 Every data set is seeded, so the grid can be split into processes (e.g. ``--seeds 0`` and
 ``--seeds 1``) and the picks summarized together:
