@@ -1,4 +1,4 @@
-"""Does a cross-validated rank rule recover planted ranks better than the consensus rules?
+r"""Does a cross-validated rank rule recover planted ranks better than the consensus rules?
 
 On a grid of simulated data sets (bulk ``bionmf.datasets.simulate`` and single-cell counts
 ``bionmf.datasets.simulate_singlecell``; planted ranks, difficulties, seeds), runs on each data set
