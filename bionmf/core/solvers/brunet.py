@@ -159,6 +159,142 @@ def _dense_quotient(x, Wt, H, j, q):
             q[i] = x[i] / (q[i] + Wt[a, i] * h0)
 
 
+# Kernels unrolled over the metagenes, one per rank, generated from the source below. With the
+# rank known when compiling, the per-sample sums (the H numerators, W H) live in registers and each
+# pass over the genes does all of a sample's work at once: X / (W H) is computed where it is used
+# and never stored, and the W numerators of two samples are added in one read-modify-write. About
+# half the CPU time per iteration of the loops over a run-time rank (``_dense_steps_one``), which
+# serve ranks above ``_UNROLLED_MAX_K`` (rare for sample consensus; each unrolled rank is compiled
+# on its first use, once).
+_UNROLLED_MAX_K = 12
+# above this many metagenes LLVM no longer vectorizes the fused W-numerator loop (too many arrays
+# written in one loop for its run-time alias checks): the quotients of two samples then go through
+# a buffer first and the numerators are updated four metagenes at a time
+_FUSED_W_MAX_K = 8
+
+
+def _unrolled_source(k: int) -> str:
+    """Source of ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations; ``numer`` (k, genes) and
+    ``q`` (2, genes) are scratch) and ``_dense_until_stable_k{k}`` (as :func:`_dense_until_stable`)
+    for rank ``k``. Every sum runs over the genes in one vectorized loop, in the working precision;
+    the samples of the W numerators are added two at a time, in order."""
+    r = range(k)
+    wh = lambda s: " + ".join(f"w{a} * h{a}_{s}" for a in r)  # noqa: E731
+    L = []
+    put = L.append
+    put(f"def _dense_steps_k{k}(X, Wt, H, n_steps, eps, numer, q):")
+    put("    n, m = X.shape")
+    put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
+    put("    row_sum = np.empty(%d, dtype=Wt.dtype)" % k)
+    put("    for _ in range(n_steps):")
+    for a in r:
+        put(f"        c{a} = Wt[{a}].sum()")
+    put("        for j in range(n):")
+    put("            x = X[j]")
+    for a in r:
+        put(f"            h{a}_0 = H[{a}, j]")
+        put(f"            s{a} = zero")
+    put("            for i in range(m):")
+    for a in r:
+        put(f"                w{a} = Wt[{a}, i]")
+    put(f"                q0 = x[i] / ({wh(0)})")
+    for a in r:
+        put(f"                s{a} += w{a} * q0")
+    for a in r:
+        put(f"            h = h{a}_0 * s{a} / c{a}")
+        put(f"            H[{a}, j] = h if h > eps else eps")
+    for a in r:
+        put(f"        row_sum[{a}] = H[{a}].sum()")
+    put("        numer[:, :] = 0.0")
+    put("        for j in range(0, n - 1, 2):")
+    put("            x0 = X[j]")
+    put("            x1 = X[j + 1]")
+    for a in r:
+        put(f"            h{a}_0 = H[{a}, j]")
+        put(f"            h{a}_1 = H[{a}, j + 1]")
+    put("            for i in range(m):")
+    for a in r:
+        put(f"                w{a} = Wt[{a}, i]")
+    put(f"                p0 = x0[i] / ({wh(0)})")
+    put(f"                p1 = x1[i] / ({wh(1)})")
+    if k <= _FUSED_W_MAX_K:
+        for a in r:
+            put(f"                numer[{a}, i] += h{a}_0 * p0 + h{a}_1 * p1")
+    else:
+        put("                q[0, i] = p0")
+        put("                q[1, i] = p1")
+        for lo in range(0, k, 4):
+            put("            for i in range(m):")
+            put("                p0 = q[0, i]")
+            put("                p1 = q[1, i]")
+            for a in range(lo, min(lo + 4, k)):
+                put(f"                numer[{a}, i] += h{a}_0 * p0 + h{a}_1 * p1")
+    put("        if n % 2:  # the last sample, alone")
+    put("            x0 = X[n - 1]")
+    for a in r:
+        put(f"            h{a}_0 = H[{a}, n - 1]")
+    put("            for i in range(m):")
+    for a in r:
+        put(f"                w{a} = Wt[{a}, i]")
+    put(f"                p0 = x0[i] / ({wh(0)})")
+    if k <= _FUSED_W_MAX_K:
+        for a in r:
+            put(f"                numer[{a}, i] += h{a}_0 * p0")
+    else:
+        put("                q[0, i] = p0")
+        for lo in range(0, k, 4):
+            put("            for i in range(m):")
+            put("                p0 = q[0, i]")
+            for a in range(lo, min(lo + 4, k)):
+                put(f"                numer[{a}, i] += h{a}_0 * p0")
+    put("        _scale_w(Wt, numer, row_sum, eps)")
+    put("")
+    put("")
+    put(f"def _dense_until_stable_k{k}(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,")
+    put("                            n_iter, converged):")
+    put("    m = X.shape[1]")
+    put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
+    put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
+    put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
+    put("    q = np.empty((2, m), dtype=Wt.dtype)")
+    put("    for r in runs:")
+    put("        done = 0")
+    put("        stable = 0")
+    put("        while done < max_iter:")
+    put("            steps = min(check_interval, max_iter - done)")
+    put(f"            _dense_steps_k{k}(X, Wt[r], H[r], steps, eps, numer, q)")
+    put("            done += steps")
+    put("            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)")
+    put("            if stop:")
+    put("                converged[r] = True")
+    put("                break")
+    put("        n_iter[r] = done")
+    put("")
+    put("")
+    put(f"def _dense_steps_runs_k{k}(X, Wt, H, runs, n_steps, eps):")
+    put("    m = X.shape[1]")
+    put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
+    put("    q = np.empty((2, m), dtype=Wt.dtype)")
+    put("    for r in runs:")
+    put(f"        _dense_steps_k{k}(X, Wt[r], H[r], n_steps, eps, numer, q)")
+    return "\n".join(L) + "\n"
+
+
+def _compile_unrolled(k: int) -> tuple:
+    """Numba dispatchers (nothing compiled yet) of the rank-``k`` kernels: steps of one run, the
+    connectivity loop over runs, steps over runs. The code object names this file, so numba's
+    on-disk cache treats them as functions of this module, invalidated when it changes."""
+    namespace = {"np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule}
+    exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
+    steps = nb.njit(**_JIT)(namespace[f"_dense_steps_k{k}"])
+    namespace[f"_dense_steps_k{k}"] = steps
+    # the other two call the compiled steps through the namespace they were defined in
+    until_stable = nb.njit(nogil=True, cache=True)(namespace[f"_dense_until_stable_k{k}"])
+    steps_runs = nb.njit(nogil=True, cache=True)(namespace[f"_dense_steps_runs_k{k}"])
+    return until_stable, steps_runs
+
+
+
 @nb.njit(**_JIT)
 def _sparse_steps_one(data, indices, indptr, Wt, H, n_steps, eps):
     n = indptr.shape[0] - 1
@@ -375,7 +511,10 @@ def kl_steps(X, Wt, H, active, n_steps, eps):
     ``X``: samples x genes, C-ordered ndarray or CSR; ``Wt``: (batch, k, genes); ``H``:
     (batch, k, samples); all of one float dtype.
     """
-    if isinstance(X, np.ndarray):
+    if isinstance(X, np.ndarray) and Wt.shape[1] in _UNROLLED:
+        steps_runs = _UNROLLED[Wt.shape[1]][1]
+        _spread(lambda runs: steps_runs(X, Wt, H, runs, n_steps, eps), np.asarray(active, dtype=np.int64), True)
+    elif isinstance(X, np.ndarray):
         _dense_batch(X, Wt, H, active, n_steps, eps)
     else:
         _sparse_batch(X.data, X.indices, X.indptr, Wt, H, active, n_steps, eps)
@@ -406,6 +545,12 @@ def connectivity_unchanged(H, labels) -> bool:
     return bool(_connectivity_unchanged(H, labels, np.empty(k, np.int64), np.empty(k, np.int64)))
 
 
+def dense_until_stable_kernel(k: int):
+    """The compiled connectivity loop for rank ``k`` on dense X, with the arguments of
+    :func:`_dense_until_stable`: unrolled over the metagenes up to ``_UNROLLED_MAX_K``."""
+    return _UNROLLED[k][0] if k in _UNROLLED else _dense_until_stable
+
+
 def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, threads: bool = True):
     """Run every run of a batch to Brunet's connectivity rule, in place; (n_iter, converged).
 
@@ -422,10 +567,16 @@ def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, thread
     converged = np.zeros(b, dtype=np.bool_)
     args = (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
     if isinstance(X, np.ndarray):
+        until_stable = dense_until_stable_kernel(k)
+
         def kernel(runs):
-            _dense_until_stable(X, Wt, H, labels, runs, *args)
+            until_stable(X, Wt, H, labels, runs, *args)
     else:
         def kernel(runs):
             _sparse_until_stable(X.data, X.indices, X.indptr, Wt, H, labels, runs, *args)
     _spread(kernel, np.arange(b, dtype=np.int64), threads)
     return n_iter, converged
+
+
+# after the functions that the generated source calls
+_UNROLLED = {k: _compile_unrolled(k) for k in range(1, _UNROLLED_MAX_K + 1)}
