@@ -284,7 +284,7 @@ def _compile_unrolled(k: int) -> tuple:
     """Numba dispatchers (nothing compiled yet) of the rank-``k`` kernels: steps of one run, the
     connectivity loop over runs, steps over runs. The code object names this file, so numba's
     on-disk cache treats them as functions of this module, invalidated when it changes."""
-    namespace = {"np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule}
+    namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     steps = nb.njit(**_JIT)(namespace[f"_dense_steps_k{k}"])
     namespace[f"_dense_steps_k{k}"] = steps
