@@ -171,6 +171,8 @@ _UNROLLED_MAX_K = 12
 # written in one loop for its run-time alias checks): the quotients of two samples then go through
 # a buffer first and the numerators are updated four metagenes at a time
 _FUSED_W_MAX_K = 8
+# samples whose W numerators are added in one pass over the genes
+_W_SAMPLES = 4
 
 
 def _unrolled_source(k: int) -> str:
@@ -206,47 +208,10 @@ def _unrolled_source(k: int) -> str:
     for a in r:
         put(f"        row_sum[{a}] = H[{a}].sum()")
     put("        numer[:, :] = 0.0")
-    put("        for j in range(0, n - 1, 2):")
-    put("            x0 = X[j]")
-    put("            x1 = X[j + 1]")
-    for a in r:
-        put(f"            h{a}_0 = H[{a}, j]")
-        put(f"            h{a}_1 = H[{a}, j + 1]")
-    put("            for i in range(m):")
-    for a in r:
-        put(f"                w{a} = Wt[{a}, i]")
-    put(f"                p0 = x0[i] / ({wh(0)})")
-    put(f"                p1 = x1[i] / ({wh(1)})")
-    if k <= _FUSED_W_MAX_K:
-        for a in r:
-            put(f"                numer[{a}, i] += h{a}_0 * p0 + h{a}_1 * p1")
-    else:
-        put("                q[0, i] = p0")
-        put("                q[1, i] = p1")
-        for lo in range(0, k, 4):
-            put("            for i in range(m):")
-            put("                p0 = q[0, i]")
-            put("                p1 = q[1, i]")
-            for a in range(lo, min(lo + 4, k)):
-                put(f"                numer[{a}, i] += h{a}_0 * p0 + h{a}_1 * p1")
-    put("        if n % 2:  # the last sample, alone")
-    put("            x0 = X[n - 1]")
-    for a in r:
-        put(f"            h{a}_0 = H[{a}, n - 1]")
-    put("            for i in range(m):")
-    for a in r:
-        put(f"                w{a} = Wt[{a}, i]")
-    put(f"                p0 = x0[i] / ({wh(0)})")
-    if k <= _FUSED_W_MAX_K:
-        for a in r:
-            put(f"                numer[{a}, i] += h{a}_0 * p0")
-    else:
-        put("                q[0, i] = p0")
-        for lo in range(0, k, 4):
-            put("            for i in range(m):")
-            put("                p0 = q[0, i]")
-            for a in range(lo, min(lo + 4, k)):
-                put(f"                numer[{a}, i] += h{a}_0 * p0")
+    put(f"        for j in range(0, n - {_W_SAMPLES - 1}, {_W_SAMPLES}):")
+    _put_w_numerators(put, k, _W_SAMPLES, "j")
+    put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
+    _put_w_numerators(put, k, 1, "j")
     put("        _scale_w(Wt, numer, row_sum, eps)")
     put("")
     put("")
@@ -256,7 +221,7 @@ def _unrolled_source(k: int) -> str:
     put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
     put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
     put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
-    put("    q = np.empty((2, m), dtype=Wt.dtype)")
+    put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
     put("    for r in runs:")
     put("        done = 0")
     put("        stable = 0")
@@ -274,10 +239,39 @@ def _unrolled_source(k: int) -> str:
     put(f"def _dense_steps_runs_k{k}(X, Wt, H, runs, n_steps, eps):")
     put("    m = X.shape[1]")
     put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
-    put("    q = np.empty((2, m), dtype=Wt.dtype)")
+    put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
     put("    for r in runs:")
     put(f"        _dense_steps_k{k}(X, Wt[r], H[r], n_steps, eps, numer, q)")
     return "\n".join(L) + "\n"
+
+
+def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
+    """Source adding the W numerators of samples ``j`` .. ``j + n_samples - 1`` (inside the loop
+    over samples): one pass over the genes computes their quotients X / (W H), each metagene's
+    numerator is read and written once for all of them."""
+    r, s_ = range(k), range(n_samples)
+    for s in s_:
+        put(f"            x{s} = X[{j} + {s}]")
+        for a in r:
+            put(f"            h{a}_{s} = H[{a}, {j} + {s}]")
+    put("            for i in range(m):")
+    for a in r:
+        put(f"                w{a} = Wt[{a}, i]")
+    for s in s_:
+        put(f"                p{s} = x{s}[i] / (" + " + ".join(f"w{a} * h{a}_{s}" for a in r) + ")")
+    terms = lambda a: " + ".join(f"h{a}_{s} * p{s}" for s in s_)  # noqa: E731
+    if k <= _FUSED_W_MAX_K:
+        for a in r:
+            put(f"                numer[{a}, i] += {terms(a)}")
+        return
+    for s in s_:
+        put(f"                q[{s}, i] = p{s}")
+    for lo in range(0, k, 4):
+        put("            for i in range(m):")
+        for s in s_:
+            put(f"                p{s} = q[{s}, i]")
+        for a in range(lo, min(lo + 4, k)):
+            put(f"                numer[{a}, i] += {terms(a)}")
 
 
 def _compile_unrolled(k: int) -> tuple:
