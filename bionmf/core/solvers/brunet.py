@@ -50,6 +50,8 @@ releasing the GIL. A fresh install's first ``tl.nmf`` on dense data compiles fou
 
 from __future__ import annotations
 
+import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
@@ -274,18 +276,27 @@ def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
             put(f"                numer[{a}, i] += {terms(a)}")
 
 
-def _compile_unrolled(k: int) -> tuple:
-    """Numba dispatchers (nothing compiled yet) of the rank-``k`` kernels: steps of one run, the
-    connectivity loop over runs, steps over runs. The code object names this file, so numba's
-    on-disk cache treats them as functions of this module, invalidated when it changes."""
+_unrolled_lock = threading.Lock()
+
+
+@functools.cache
+def _unrolled_unlocked(k: int) -> tuple:
     namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
-    steps = nb.njit(**_JIT)(namespace[f"_dense_steps_k{k}"])
-    namespace[f"_dense_steps_k{k}"] = steps
     # the other two call the compiled steps through the namespace they were defined in
+    namespace[f"_dense_steps_k{k}"] = nb.njit(**_JIT)(namespace[f"_dense_steps_k{k}"])
     until_stable = nb.njit(nogil=True, cache=True)(namespace[f"_dense_until_stable_k{k}"])
     steps_runs = nb.njit(nogil=True, cache=True)(namespace[f"_dense_steps_runs_k{k}"])
     return until_stable, steps_runs
+
+
+def _unrolled(k: int) -> tuple:
+    """Numba dispatchers of the rank-``k`` kernels, (connectivity loop over runs, steps over runs),
+    made on first use (compiled on their first call, or loaded from numba's cache). The code
+    object names this file, so numba's on-disk cache treats them as functions of this module,
+    invalidated when it changes. One set per rank, also when threads ask at the same time."""
+    with _unrolled_lock:
+        return _unrolled_unlocked(k)
 
 
 
@@ -505,8 +516,8 @@ def kl_steps(X, Wt, H, active, n_steps, eps):
     ``X``: samples x genes, C-ordered ndarray or CSR; ``Wt``: (batch, k, genes); ``H``:
     (batch, k, samples); all of one float dtype.
     """
-    if isinstance(X, np.ndarray) and Wt.shape[1] in _UNROLLED:
-        steps_runs = _UNROLLED[Wt.shape[1]][1]
+    if isinstance(X, np.ndarray) and Wt.shape[1] <= _UNROLLED_MAX_K:
+        steps_runs = _unrolled(Wt.shape[1])[1]
         _spread(lambda runs: steps_runs(X, Wt, H, runs, n_steps, eps), np.asarray(active, dtype=np.int64), True)
     elif isinstance(X, np.ndarray):
         _dense_batch(X, Wt, H, active, n_steps, eps)
@@ -542,7 +553,7 @@ def connectivity_unchanged(H, labels) -> bool:
 def dense_until_stable_kernel(k: int):
     """The compiled connectivity loop for rank ``k`` on dense X, with the arguments of
     :func:`_dense_until_stable`: unrolled over the metagenes up to ``_UNROLLED_MAX_K``."""
-    return _UNROLLED[k][0] if k in _UNROLLED else _dense_until_stable
+    return _unrolled(k)[0] if k <= _UNROLLED_MAX_K else _dense_until_stable
 
 
 def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, threads: bool = True):
@@ -571,6 +582,3 @@ def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, thread
     _spread(kernel, np.arange(b, dtype=np.int64), threads)
     return n_iter, converged
 
-
-# after the functions that the generated source calls
-_UNROLLED = {k: _compile_unrolled(k) for k in range(1, _UNROLLED_MAX_K + 1)}
