@@ -31,21 +31,42 @@ Where the arithmetic still differs from R's, and why that is harmless (measured 
 
 The kernels take X in AnnData orientation (samples x genes, C order or CSR) and W transposed
 (``Wt``, k x genes), so every inner loop runs over the genes of one sample: long, contiguous and
-vectorized. They fuse the product WH, the quotient and the numerators in one pass per sample, so no
-genes x samples temporary is made; on a sparse X the quotient vanishes where X is zero and only
-stored entries are visited. Each run is advanced by one thread on its own, which makes a run's
-result independent of the batch it was computed in. Fusing the H-update pass and the W-numerator
-pass over the samples into one gave bitwise the same numbers in the same time
-(``benchmarks/kl_kernel.py``): the loads of ``Wt``, ``q`` and the W numerators, which do not fit
-in L1 together, cost more than those of X; the two divisions per entry cost about a third of a
-float32 iteration at k = 2 (a reciprocal estimate with Newton steps was twice as slow as the
-division itself). ``error_model="numpy"`` lets the divisions
-vectorize (the default Python error model branches on division by zero).
+vectorized. No genes x samples temporary is made; on a sparse X the quotient vanishes where X is
+zero and only stored entries are visited. Each run is advanced by one thread on its own, which
+makes a run's result independent of the batch it was computed in and of the number of threads.
 
-The entry points that a survey uses are compiled on first use only, dense and sparse apart and
-with no parallel (``prange``) kernel: the runs are spread over Python threads, the kernels
-releasing the GIL. A fresh install's first ``tl.nmf`` on dense data compiles four small functions
-(about 4 CPU seconds), which numba caches on disk for later processes.
+Dense X, ranks 1-12 (``_UNROLLED_MAX_K``): kernels of their own per rank, generated from source
+text (:func:`_unrolled_source`) and compiled on first use. With the rank fixed at compile time a
+sample's k sums (W H and the H numerators) stay in registers, and one pass over the genes does a
+sample's whole H update: W H, the quotient X / (W H) (never stored) and the numerators. The W
+update's pass takes four samples at a time, so each metagene's row of numerators is read and
+written once per four samples instead of once per sample. Up to 8 metagenes that pass is one loop;
+above, LLVM stops vectorizing a loop that writes so many arrays (its run-time alias checks), so
+the quotients go through a small buffer and the numerators are added four metagenes at a time.
+What is left is about the arithmetic itself: per matrix entry and iteration, 4k multiply-adds
+and two divisions (which LLVM computes, in float32 vectors, as a reciprocal estimate with a Newton
+step). CPU ms per iteration and run on Golub, one thread, before (the loops over a run-time rank,
+``_dense_steps_one``, which still serve sparse X and ranks above 12) and after, measured side by
+side with ``PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --ranks 2 4 6 10 --repeat 7
+--baseline eeec15c`` (a shared machine, so CPU time)::
+
+    k           2              4              6              10
+    float32     0.110 -> 0.062 0.195 -> 0.103 0.298 -> 0.147 0.465 -> 0.246
+    float64     0.310 -> 0.215 0.500 -> 0.242 0.675 -> 0.267 1.010 -> 0.440
+
+Tried and not kept: two samples per H pass (shares the loads of W; no gain), W numerators of two
+samples per pass instead of four (2-16 % slower at k >= 6), 512-bit vectors for every kernel
+(``NUMBA_CPU_FEATURES`` without ``prefer-256-bit``: 14 % faster at k = 2 and 4, 5-10 % slower at
+k = 6 and 10). Before the unrolled kernels: fusing the H-update pass and the W-numerator pass of
+the run-time-rank loops gave the same time; a bit-trick reciprocal with Newton steps was twice as
+slow as the division (which already is an estimate, see above). ``error_model="numpy"`` lets the
+divisions vectorize (the default Python error model branches on division by zero).
+
+The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
+rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
+the kernels releasing the GIL. Each rank's dense kernels take 1-3 CPU seconds to compile (more
+metagenes, more code), which numba caches on disk for later processes (see
+``benchmarks/README.md`` for a fresh install's first survey).
 """
 
 from __future__ import annotations
