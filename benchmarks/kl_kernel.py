@@ -158,6 +158,7 @@ def survey(baseline: str, low: int, high: int, runs: int, repeat: int) -> None:
         for repeat_index in range(repeat + 1):
             for name, module in modules.items():
                 _driver.kl_until_stable, _driver.kl_steps = module.kl_until_stable, module.kl_steps
+                _driver._STEPS["brunet"] = module.kl_steps
                 if repeat_index == 0:  # compiles every rank's kernels, untimed
                     bionmf.tl.nmf(adata, ranks=ranks, n_runs=2, solver={"max_iter": 10}, verbose=False,
                                   copy=True, n_jobs=1)
