@@ -191,26 +191,28 @@ def _dense_quotient(x, Wt, H, j, q):
 # on its first use, once).
 _UNROLLED_MAX_K = 12
 # above this many metagenes LLVM no longer vectorizes the fused W-numerator loop (too many arrays
-# written in one loop for its run-time alias checks): the quotients of two samples then go through
-# a buffer first and the numerators are updated four metagenes at a time
+# written in one loop for its run-time alias checks): the quotients of a block of samples then go
+# through a buffer first and the numerators are updated four metagenes at a time
 _FUSED_W_MAX_K = 8
 # samples whose W numerators are added in one pass over the genes
 _W_SAMPLES = 4
 
 
 def _unrolled_source(k: int) -> str:
-    """Source of ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations; ``numer`` (k, genes) and
-    ``q`` (2, genes) are scratch) and ``_dense_until_stable_k{k}`` (as :func:`_dense_until_stable`)
-    for rank ``k``. Every sum runs over the genes in one vectorized loop, in the working precision;
-    the samples of the W numerators are added two at a time, in order."""
+    """Source of the rank-``k`` kernels: ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations;
+    ``numer`` (k, genes) and ``q`` (``_W_SAMPLES``, genes) are scratch), ``_dense_until_stable_k{k}``
+    (as :func:`_dense_until_stable`) and ``_dense_steps_runs_k{k}`` (steps of several runs). The H
+    numerators are sums over the genes in one vectorized loop per sample, in the working precision;
+    the W numerators add the samples in blocks of ``_W_SAMPLES``, in order, then the rest one by
+    one, so a run's numbers depend on nothing but its data, start and the kernel."""
     r = range(k)
-    wh = lambda s: " + ".join(f"w{a} * h{a}_{s}" for a in r)  # noqa: E731
+    wh = lambda s: " + ".join(f"w{a} * h{a}_{s}" for a in r)
     L = []
     put = L.append
     put(f"def _dense_steps_k{k}(X, Wt, H, n_steps, eps, numer, q):")
     put("    n, m = X.shape")
     put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
-    put("    row_sum = np.empty(%d, dtype=Wt.dtype)" % k)
+    put(f"    row_sum = np.empty({k}, dtype=Wt.dtype)")
     put("    for _ in range(n_steps):")
     for a in r:
         put(f"        c{a} = Wt[{a}].sum()")
@@ -282,7 +284,7 @@ def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
         put(f"                w{a} = Wt[{a}, i]")
     for s in s_:
         put(f"                p{s} = x{s}[i] / (" + " + ".join(f"w{a} * h{a}_{s}" for a in r) + ")")
-    terms = lambda a: " + ".join(f"h{a}_{s} * p{s}" for s in s_)  # noqa: E731
+    terms = lambda a: " + ".join(f"h{a}_{s} * p{s}" for s in s_)
     if k <= _FUSED_W_MAX_K:
         for a in r:
             put(f"                numer[{a}, i] += {terms(a)}")
