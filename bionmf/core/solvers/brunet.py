@@ -55,9 +55,10 @@ side with ``PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --ranks 2 4 
     float64     0.310 -> 0.215 0.500 -> 0.242 0.675 -> 0.267 1.010 -> 0.440
 
 Tried and not kept: two samples per H pass (shares the loads of W; no gain), W numerators of two
-samples per pass instead of four (2-16 % slower at k >= 6), 512-bit vectors for every kernel
-(``NUMBA_CPU_FEATURES`` without ``prefer-256-bit``: 14 % faster at k = 2 and 4, 5-10 % slower at
-k = 6 and 10). Before the unrolled kernels: fusing the H-update pass and the W-numerator pass of
+samples per pass instead of four (2-16 % slower at k >= 6). 512-bit vectors
+(``NUMBA_CPU_FEATURES`` without ``prefer-256-bit``) made these kernels 7-21 % faster (k = 2, 4, 6,
+10; equal at 8; one sequential measurement each), but numba only has that switch for the whole
+process, where it would also change the user's other numba code, so bionmf does not set it. Before the unrolled kernels: fusing the H-update pass and the W-numerator pass of
 the run-time-rank loops gave the same time; a bit-trick reciprocal with Newton steps was twice as
 slow as the division (which already is an estimate, see above). ``error_model="numpy"`` lets the
 divisions vectorize (the default Python error model branches on division by zero).
