@@ -11,7 +11,7 @@ Both programs run Brunet's method (KL multiplicative updates, the connectivity s
   the ``nmf()`` calls (R's ``system.time``) and the whole ``Rscript`` process (start-up, package and
   data loading included).
 * bionmf, whole process: ``python -c "import bionmf; tl.nmf(golub, ...)"`` in a subprocess, import
-  and data loading included, after one process that compiles the kernels into numba's cache
+  and data loading included, after calls that compile every rank's kernels into numba's cache
   (reported). Its defaults: Brunet's rule (``n_stable=40``), float32, all cores.
 * bionmf, in process: ``tl.nmf`` timed around the call (median of ``--repeat``) for the default, the
   speed option ``n_stable=20``, float64 and one thread.
@@ -125,10 +125,11 @@ def main() -> None:
     ranks = list(range(low, high + 1))
     adata = bionmf.datasets.golub()
 
-    # first calls: numba compiles the kernels into its on-disk cache (or loads them from it)
+    # first calls: numba compiles the kernels into its on-disk cache (or loads them from it); every
+    # rank of the survey, since each rank has kernels of its own
     for dtype in ("float32", "float64"):
         start = time.perf_counter()
-        bionmf.tl.nmf(adata, ranks=[2], n_runs=2, solver={"max_iter": 20, "dtype": dtype}, verbose=False, copy=True)
+        bionmf.tl.nmf(adata, ranks=ranks, n_runs=2, solver={"max_iter": 20, "dtype": dtype}, verbose=False, copy=True)
         print(f"first call ({dtype}, JIT compile or cache load): {time.perf_counter() - start:.2f} s", flush=True)
 
     walls, cpus = zip(*(run_whole_process(ranks, runs) for _ in range(args.repeat)))

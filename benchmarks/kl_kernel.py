@@ -10,8 +10,14 @@ compile and a cache load of the same float64 kernel can differ in the last bit.
 Reported: CPU time of the process (``time.process_time``, all threads), which other jobs on a busy
 machine disturb much less than wall time, and wall time.
 
+With ``--survey LOW HIGH RUNS`` it times whole ``tl.nmf`` surveys on Golub instead (ranks LOW-HIGH,
+RUNS runs each, one thread, at the defaults), the kernels of ``--baseline`` and of the working tree
+alternating in one process (the survey's KL entry points swapped), and prints each rank's
+cophenetic, dispersion and mean iterations under both.
+
     PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 2
     PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --baseline HEAD~1
+    PYTHONPATH=. python benchmarks/kl_kernel.py --baseline eeec15c --survey 2 6 10 --repeat 2
 """
 
 from __future__ import annotations
@@ -76,7 +82,14 @@ def main() -> None:
     parser.add_argument("--runs-per-thread", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--baseline", default=None, help="git revision whose kernel is timed alongside")
+    parser.add_argument("--survey", type=int, nargs=3, default=None, metavar=("LOW", "HIGH", "RUNS"),
+                        help="time tl.nmf surveys (needs --baseline) instead of iterations")
     args = parser.parse_args()
+    if args.survey:
+        if not args.baseline:
+            parser.error("--survey compares with --baseline REV")
+        survey(args.baseline, *args.survey, args.repeat)
+        return
 
     X64 = np.ascontiguousarray(bionmf.datasets.golub().X)
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1, user_api="blas"):
@@ -127,6 +140,39 @@ def main() -> None:
                             "bitwise equal" if same else "RESULTS DIFFER"
                         )
                     print(line, flush=True)
+
+
+def survey(baseline: str, low: int, high: int, runs: int, repeat: int) -> None:
+    """CPU seconds of ``tl.nmf`` (one thread) with the KL kernels of ``baseline`` and of the
+    working tree, alternating; the survey's metrics under both."""
+    from bionmf.core.solvers import _driver
+
+    numba.set_num_threads(1)
+    adata = bionmf.datasets.golub()
+    ranks = list(range(low, high + 1))
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1, user_api="blas"):
+        modules = {baseline: load_kernel(baseline, Path(tmp), "kl_baseline"),
+                   "current": load_kernel(None, Path(tmp), "kl_current")}
+        times = {name: [] for name in modules}
+        metrics = {}
+        for repeat_index in range(repeat + 1):
+            for name, module in modules.items():
+                _driver.kl_until_stable, _driver.kl_steps = module.kl_until_stable, module.kl_steps
+                _driver._STEPS["brunet"] = module.kl_steps
+                if repeat_index == 0:  # compiles every rank's kernels, untimed
+                    bionmf.tl.nmf(adata, ranks=ranks, n_runs=2, solver={"max_iter": 10}, verbose=False,
+                                  copy=True, n_jobs=1)
+                    continue
+                start = time.process_time()
+                result = bionmf.tl.nmf(adata, ranks=ranks, n_runs=runs, random_state=0, verbose=False,
+                                       copy=True, n_jobs=1)
+                times[name].append(time.process_time() - start)
+                metrics[name] = result.uns["nmf"]["metrics"][["cophenetic", "dispersion", "n_iter"]]
+    best = {name: min(t) for name, t in times.items()}
+    print(f"Golub, ranks {low}-{high} x {runs} runs, tl.nmf CPU s on 1 thread (min of {repeat}): "
+          + "  ".join(f"{name} {best[name]:.2f} ({', '.join(f'{t:.2f}' for t in times[name])})" for name in times)
+          + f"  speed-up {best[baseline] / best['current']:.2f}x")
+    print(metrics[baseline].join(metrics["current"], lsuffix=f" {baseline}", rsuffix=" current").to_string())
 
 
 if __name__ == "__main__":

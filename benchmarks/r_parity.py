@@ -61,7 +61,7 @@ def survey(X64, ranks, runs, random_state, variant, n_stable=40):
             stop_at = n_stable - 1
         n_iter = np.zeros(runs, np.int64)
         converged = np.zeros(runs, bool)
-        _kl._dense_until_stable(X, Wt, H, labels, np.arange(runs), 2000, 10, stop_at, dtype(eps), n_iter,
+        _kl.dense_until_stable_kernel(k)(X, Wt, H, labels, np.arange(runs), 2000, 10, stop_at, dtype(eps), n_iter,
                                 converged)
         acc = ConsensusAccumulator(n)
         for r in range(runs):

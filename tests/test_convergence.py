@@ -54,8 +54,10 @@ def test_trace_reproduces_the_surveys_best_run(golub):
         np.testing.assert_allclose(obj[-1], kl(V, W, Ht.T), rtol=1e-5)
         np.testing.assert_allclose(obj[-1], survey["metrics"].loc[k, "objective"], rtol=1e-12)
         assert record["runs"].loc[k, "converged"]
-        # KL multiplicative updates never increase the divergence (Lee & Seung 2001), up to float32 rounding
-        assert np.all(np.diff(obj) <= 1e-6 * obj[1:])
+        # KL multiplicative updates never increase the divergence (Lee & Seung 2001), up to float32
+        # rounding: near convergence, increases of up to 1.1e-6 of it between checks were seen
+        # (Golub, ranks 2-3, random_state 3-5; 7e-7 with the kernels before the unrolled ones)
+        assert np.all(np.diff(obj) <= 2e-6 * obj[1:])
         assert obj[0] > 10 * obj[-1]
 
     fig = bionmf.pl.convergence(golub)

@@ -31,25 +31,49 @@ Where the arithmetic still differs from R's, and why that is harmless (measured 
 
 The kernels take X in AnnData orientation (samples x genes, C order or CSR) and W transposed
 (``Wt``, k x genes), so every inner loop runs over the genes of one sample: long, contiguous and
-vectorized. They fuse the product WH, the quotient and the numerators in one pass per sample, so no
-genes x samples temporary is made; on a sparse X the quotient vanishes where X is zero and only
-stored entries are visited. Each run is advanced by one thread on its own, which makes a run's
-result independent of the batch it was computed in. Fusing the H-update pass and the W-numerator
-pass over the samples into one gave bitwise the same numbers in the same time
-(``benchmarks/kl_kernel.py``): the loads of ``Wt``, ``q`` and the W numerators, which do not fit
-in L1 together, cost more than those of X; the two divisions per entry cost about a third of a
-float32 iteration at k = 2 (a reciprocal estimate with Newton steps was twice as slow as the
-division itself). ``error_model="numpy"`` lets the divisions
-vectorize (the default Python error model branches on division by zero).
+vectorized. No genes x samples temporary is made; on a sparse X the quotient vanishes where X is
+zero and only stored entries are visited. Each run is advanced by one thread on its own, which
+makes a run's result independent of the batch it was computed in and of the number of threads.
 
-The entry points that a survey uses are compiled on first use only, dense and sparse apart and
-with no parallel (``prange``) kernel: the runs are spread over Python threads, the kernels
-releasing the GIL. A fresh install's first ``tl.nmf`` on dense data compiles four small functions
-(about 4 CPU seconds), which numba caches on disk for later processes.
+Dense X, ranks 1-12 (``_UNROLLED_MAX_K``): kernels of their own per rank, generated from source
+text (:func:`_unrolled_source`) and compiled on first use. With the rank fixed at compile time a
+sample's k sums (W H and the H numerators) stay in registers, and one pass over the genes does a
+sample's whole H update: W H, the quotient X / (W H) (never stored) and the numerators. The W
+update's pass takes four samples at a time, so each metagene's row of numerators is read and
+written once per four samples instead of once per sample. Up to 8 metagenes that pass is one loop;
+above, LLVM stops vectorizing a loop that writes so many arrays (its run-time alias checks), so
+the quotients go through a small buffer and the numerators are added four metagenes at a time.
+What is left is about the arithmetic itself: per matrix entry and iteration, 4k multiply-adds
+and two divisions (which LLVM computes, in float32 vectors, as a reciprocal estimate with a Newton
+step). CPU ms per iteration and run on Golub, one thread, before (the loops over a run-time rank,
+``_dense_steps_one``, which still serve sparse X and ranks above 12) and after, measured side by
+side with ``PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --ranks 2 4 6 10 --repeat 7
+--baseline eeec15c`` (a shared machine, so CPU time)::
+
+    k           2              4              6              10
+    float32     0.110 -> 0.062 0.195 -> 0.103 0.298 -> 0.147 0.465 -> 0.246
+    float64     0.310 -> 0.215 0.500 -> 0.242 0.675 -> 0.267 1.010 -> 0.440
+
+Tried and not kept: two samples per H pass (shares the loads of W; no gain), W numerators of two
+samples per pass instead of four (2-16 % slower at k >= 6). 512-bit vectors
+(``NUMBA_CPU_FEATURES`` without ``prefer-256-bit``) made these kernels 7-21 % faster (k = 2, 4, 6,
+10; equal at 8; one sequential measurement each), but numba only has that switch for the whole
+process, where it would also change the user's other numba code, so bionmf does not set it. Before the unrolled kernels: fusing the H-update pass and the W-numerator pass of
+the run-time-rank loops gave the same time; a bit-trick reciprocal with Newton steps was twice as
+slow as the division (which already is an estimate, see above). ``error_model="numpy"`` lets the
+divisions vectorize (the default Python error model branches on division by zero).
+
+The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
+rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
+the kernels releasing the GIL. Each rank's dense kernels take 1-3 CPU seconds to compile (more
+metagenes, more code), which numba caches on disk for later processes (see
+``benchmarks/README.md`` for a fresh install's first survey).
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
@@ -157,6 +181,147 @@ def _dense_quotient(x, Wt, H, j, q):
         h0 = H[a, j]
         for i in range(m):
             q[i] = x[i] / (q[i] + Wt[a, i] * h0)
+
+
+# Kernels unrolled over the metagenes, one per rank, generated from the source below. With the
+# rank known when compiling, the per-sample sums (the H numerators, W H) live in registers and each
+# pass over the genes does all of a sample's work at once: X / (W H) is computed where it is used
+# and never stored, and the W numerators of two samples are added in one read-modify-write. About
+# half the CPU time per iteration of the loops over a run-time rank (``_dense_steps_one``), which
+# serve ranks above ``_UNROLLED_MAX_K`` (rare for sample consensus; each unrolled rank is compiled
+# on its first use, once).
+_UNROLLED_MAX_K = 12
+# above this many metagenes LLVM no longer vectorizes the fused W-numerator loop (too many arrays
+# written in one loop for its run-time alias checks): the quotients of a block of samples then go
+# through a buffer first and the numerators are updated four metagenes at a time
+_FUSED_W_MAX_K = 8
+# samples whose W numerators are added in one pass over the genes
+_W_SAMPLES = 4
+
+
+def _unrolled_source(k: int) -> str:
+    """Source of the rank-``k`` kernels: ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations;
+    ``numer`` (k, genes) and ``q`` (``_W_SAMPLES``, genes) are scratch), ``_dense_until_stable_k{k}``
+    (as :func:`_dense_until_stable`) and ``_dense_steps_runs_k{k}`` (steps of several runs). The H
+    numerators are sums over the genes in one vectorized loop per sample, in the working precision;
+    the W numerators add the samples in blocks of ``_W_SAMPLES``, in order, then the rest one by
+    one, so a run's numbers depend on nothing but its data, start and the kernel."""
+    r = range(k)
+    wh = lambda s: " + ".join(f"w{a} * h{a}_{s}" for a in r)
+    L = []
+    put = L.append
+    put(f"def _dense_steps_k{k}(X, Wt, H, n_steps, eps, numer, q):")
+    put("    n, m = X.shape")
+    put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
+    put(f"    row_sum = np.empty({k}, dtype=Wt.dtype)")
+    put("    for _ in range(n_steps):")
+    for a in r:
+        put(f"        c{a} = Wt[{a}].sum()")
+    put("        for j in range(n):")
+    put("            x = X[j]")
+    for a in r:
+        put(f"            h{a}_0 = H[{a}, j]")
+        put(f"            s{a} = zero")
+    put("            for i in range(m):")
+    for a in r:
+        put(f"                w{a} = Wt[{a}, i]")
+    put(f"                q0 = x[i] / ({wh(0)})")
+    for a in r:
+        put(f"                s{a} += w{a} * q0")
+    for a in r:
+        put(f"            h = h{a}_0 * s{a} / c{a}")
+        put(f"            H[{a}, j] = h if h > eps else eps")
+    for a in r:
+        put(f"        row_sum[{a}] = H[{a}].sum()")
+    put("        numer[:, :] = 0.0")
+    put(f"        for j in range(0, n - {_W_SAMPLES - 1}, {_W_SAMPLES}):")
+    _put_w_numerators(put, k, _W_SAMPLES, "j")
+    put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
+    _put_w_numerators(put, k, 1, "j")
+    put("        _scale_w(Wt, numer, row_sum, eps)")
+    put("")
+    put("")
+    put(f"def _dense_until_stable_k{k}(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,")
+    put("                            n_iter, converged):")
+    put("    m = X.shape[1]")
+    put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
+    put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
+    put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
+    put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
+    put("    for r in runs:")
+    put("        done = 0")
+    put("        stable = 0")
+    put("        while done < max_iter:")
+    put("            steps = min(check_interval, max_iter - done)")
+    put(f"            _dense_steps_k{k}(X, Wt[r], H[r], steps, eps, numer, q)")
+    put("            done += steps")
+    put("            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)")
+    put("            if stop:")
+    put("                converged[r] = True")
+    put("                break")
+    put("        n_iter[r] = done")
+    put("")
+    put("")
+    put(f"def _dense_steps_runs_k{k}(X, Wt, H, runs, n_steps, eps):")
+    put("    m = X.shape[1]")
+    put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
+    put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
+    put("    for r in runs:")
+    put(f"        _dense_steps_k{k}(X, Wt[r], H[r], n_steps, eps, numer, q)")
+    return "\n".join(L) + "\n"
+
+
+def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
+    """Source adding the W numerators of samples ``j`` .. ``j + n_samples - 1`` (inside the loop
+    over samples): one pass over the genes computes their quotients X / (W H), each metagene's
+    numerator is read and written once for all of them."""
+    r, s_ = range(k), range(n_samples)
+    for s in s_:
+        put(f"            x{s} = X[{j} + {s}]")
+        for a in r:
+            put(f"            h{a}_{s} = H[{a}, {j} + {s}]")
+    put("            for i in range(m):")
+    for a in r:
+        put(f"                w{a} = Wt[{a}, i]")
+    for s in s_:
+        put(f"                p{s} = x{s}[i] / (" + " + ".join(f"w{a} * h{a}_{s}" for a in r) + ")")
+    terms = lambda a: " + ".join(f"h{a}_{s} * p{s}" for s in s_)
+    if k <= _FUSED_W_MAX_K:
+        for a in r:
+            put(f"                numer[{a}, i] += {terms(a)}")
+        return
+    for s in s_:
+        put(f"                q[{s}, i] = p{s}")
+    for lo in range(0, k, 4):
+        put("            for i in range(m):")
+        for s in s_:
+            put(f"                p{s} = q[{s}, i]")
+        for a in range(lo, min(lo + 4, k)):
+            put(f"                numer[{a}, i] += {terms(a)}")
+
+
+_unrolled_lock = threading.Lock()
+
+
+@functools.cache
+def _unrolled_unlocked(k: int) -> tuple:
+    namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule}
+    exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
+    # the other two call the compiled steps through the namespace they were defined in
+    namespace[f"_dense_steps_k{k}"] = nb.njit(**_JIT)(namespace[f"_dense_steps_k{k}"])
+    until_stable = nb.njit(nogil=True, cache=True)(namespace[f"_dense_until_stable_k{k}"])
+    steps_runs = nb.njit(nogil=True, cache=True)(namespace[f"_dense_steps_runs_k{k}"])
+    return until_stable, steps_runs
+
+
+def _unrolled(k: int) -> tuple:
+    """Numba dispatchers of the rank-``k`` kernels, (connectivity loop over runs, steps over runs),
+    made on first use (compiled on their first call, or loaded from numba's cache). The code
+    object names this file, so numba's on-disk cache treats them as functions of this module,
+    invalidated when it changes. One set per rank, also when threads ask at the same time."""
+    with _unrolled_lock:
+        return _unrolled_unlocked(k)
+
 
 
 @nb.njit(**_JIT)
@@ -375,7 +540,10 @@ def kl_steps(X, Wt, H, active, n_steps, eps):
     ``X``: samples x genes, C-ordered ndarray or CSR; ``Wt``: (batch, k, genes); ``H``:
     (batch, k, samples); all of one float dtype.
     """
-    if isinstance(X, np.ndarray):
+    if isinstance(X, np.ndarray) and Wt.shape[1] <= _UNROLLED_MAX_K:
+        steps_runs = _unrolled(Wt.shape[1])[1]
+        _spread(lambda runs: steps_runs(X, Wt, H, runs, n_steps, eps), np.asarray(active, dtype=np.int64), True)
+    elif isinstance(X, np.ndarray):
         _dense_batch(X, Wt, H, active, n_steps, eps)
     else:
         _sparse_batch(X.data, X.indices, X.indptr, Wt, H, active, n_steps, eps)
@@ -406,6 +574,12 @@ def connectivity_unchanged(H, labels) -> bool:
     return bool(_connectivity_unchanged(H, labels, np.empty(k, np.int64), np.empty(k, np.int64)))
 
 
+def dense_until_stable_kernel(k: int):
+    """The compiled connectivity loop for rank ``k`` on dense X, with the arguments of
+    :func:`_dense_until_stable`: unrolled over the metagenes up to ``_UNROLLED_MAX_K``."""
+    return _unrolled(k)[0] if k <= _UNROLLED_MAX_K else _dense_until_stable
+
+
 def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, threads: bool = True):
     """Run every run of a batch to Brunet's connectivity rule, in place; (n_iter, converged).
 
@@ -422,10 +596,13 @@ def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, thread
     converged = np.zeros(b, dtype=np.bool_)
     args = (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
     if isinstance(X, np.ndarray):
+        until_stable = dense_until_stable_kernel(k)
+
         def kernel(runs):
-            _dense_until_stable(X, Wt, H, labels, runs, *args)
+            until_stable(X, Wt, H, labels, runs, *args)
     else:
         def kernel(runs):
             _sparse_until_stable(X.data, X.indices, X.indptr, Wt, H, labels, runs, *args)
     _spread(kernel, np.arange(b, dtype=np.int64), threads)
     return n_iter, converged
+

@@ -1,0 +1,85 @@
+"""The dense KL kernels unrolled per rank make Brunet's update as written (numpy, float64), at the
+ranks where their generated code changes shape, and give each run the same numbers whatever the
+batch or the number of threads."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from bionmf.core.seeding import random_init, run_seed
+from bionmf.core.solvers import brunet
+from bionmf.core.solvers.brunet import kl_steps, kl_until_stable
+
+
+def data(n: int, m: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = rng.gamma(0.7, 20.0, size=(n, m))
+    X[rng.random((n, m)) < 0.2] = 0.0  # zeros, as expression data has
+    return X
+
+
+def starts(X, k, runs, dtype):
+    n, m = X.shape
+    Wt = np.empty((runs, k, m), dtype)
+    H = np.empty((runs, k, n), dtype)
+    for r in range(runs):
+        W0, H0 = random_init(run_seed(0, k, r), m, n, k, float(X.max()), dtype)
+        Wt[r], H[r] = W0.T, H0
+    return Wt, H
+
+
+def update_as_written(V, W, H, steps, eps):
+    """Brunet's (Lee & Seung's) KL update, H then W, genes x samples V, in numpy."""
+    for _ in range(steps):
+        H = np.maximum(H * (W.T @ (V / (W @ H))) / W.sum(axis=0)[:, None], eps)
+        W = np.maximum(W * ((V / (W @ H)) @ H.T) / H.sum(axis=1)[None, :], eps)
+    return W, H
+
+
+# 2: small; 8: the last with the W numerators fused; 9: through the quotient buffer; 13: the loops
+# over a run-time rank (each rank compiles apart, so few of them)
+@pytest.mark.parametrize("k", [2, 8, 9, 13])
+def test_unrolled_kernels_make_brunets_update(k):
+    n = 9  # two blocks of four samples for the W numerators, then one alone
+    assert brunet._W_SAMPLES == 4 and brunet._FUSED_W_MAX_K == 8 and brunet._UNROLLED_MAX_K == 12
+    X = data(n, 70, seed=k)
+    eps = np.finfo(np.float64).eps
+    Wt, H = starts(X, k, 2, np.float64)
+    W_ref, H_ref = update_as_written(X.T, Wt[1].T.copy(), H[1].copy(), 7, eps)
+    kl_steps(X, Wt, H, np.array([1]), 7, eps)
+    np.testing.assert_allclose(H[1], H_ref, rtol=1e-9)
+    np.testing.assert_allclose(Wt[1].T, W_ref, rtol=1e-9)
+
+
+def test_unrolled_float32_follows_float64():
+    X = data(15, 300, seed=1)
+    eps = np.finfo(np.float64).eps
+    W64, H64 = starts(X, 3, 1, np.float64)
+    W32, H32 = W64.astype(np.float32), H64.astype(np.float32)
+    kl_steps(X, W64, H64, np.array([0]), 30, eps)
+    kl_steps(X.astype(np.float32), W32, H32, np.array([0]), 30, np.float32(eps))
+    np.testing.assert_allclose(H32, H64, rtol=2e-3)
+    np.testing.assert_allclose(W32, W64, rtol=2e-3)
+
+
+@pytest.mark.parametrize("k", [3, 10])
+def test_run_is_the_same_in_any_batch_and_thread_count(k):
+    X = data(21, 150, seed=2).astype(np.float32)
+    eps = np.float32(np.finfo(np.float64).eps)
+    results = []
+    for threads, runs in [(1, 1), (1, 4), (2, 4)]:
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            Wt, H = starts(X, k, 4, np.float32)
+            Wt, H = Wt[4 - runs:].copy(), H[4 - runs:].copy()  # run 3 alone or last of four
+            n_iter, _ = kl_until_stable(X, Wt, H, max_iter=300, check_interval=10, n_stable=5, eps=eps)
+        finally:
+            numba.set_num_threads(previous)
+        results.append((Wt[-1], H[-1], n_iter[-1]))
+    for Wt, H, n_iter in results[1:]:
+        np.testing.assert_array_equal(Wt, results[0][0])
+        np.testing.assert_array_equal(H, results[0][1])
+        assert n_iter == results[0][2]
