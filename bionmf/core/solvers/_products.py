@@ -8,11 +8,21 @@ multiply-add (no fast-math reassociation or fused multiply-add), so each output 
 exactly as it would be alone: a run's numbers do not depend on the other runs in the batch, nor on
 the number of threads. The product with X^T reads a transposed copy of X (CSR of X^T, made once
 per matrix and kept with it), so both products run row-parallel without write conflicts.
+
+Two things make the sparse kernels fast without changing a bit of their results (see
+:func:`csr_times_dense`): each pass over an output row adds the products of UNROLL stored values
+in their order, so the row is loaded and stored once per UNROLL values rather than once per value;
+and when the stacked factor is larger than a core's cache (the samples' factor H: 100,000 cells x
+200 columns is 80 MB) the product runs over blocks of its rows, each read from cache by every
+output row, instead of fetching a random row of it from memory for every stored value. Measured on
+one thread, 100,000 simulated cells x 2000 genes, 16 % stored, 200 float32 columns (20 runs of
+k = 10): the product with X 0.76 s -> 0.40 s, with X^T 3.3 s -> 0.45 s
+(``benchmarks/SINGLECELL.md``).
+
 On dense X each run is one BLAS product of its own, on one BLAS thread (see
 :mod:`bionmf._threads`); the runs of a batch are spread over ``numba.get_num_threads()`` threads,
 so each product, and each run's numbers, are the same whatever the number of threads.
 """
-
 from __future__ import annotations
 
 import functools
@@ -38,21 +48,24 @@ def use_threads(work: float) -> bool:
 #: stored values whose products are added to an output row in one pass over it (see _accumulate)
 UNROLL = 8
 #: bytes of B's rows that a blocked product keeps in cache while it streams A's stored values
-#: against them: about half of a core's L2 (2 MiB on the machine measured)
-BLOCK_BYTES = 1 << 20
+#: against them: a core's L2 on the machine measured (2 MiB; 1 MiB was as fast for X^T, 5-10 % slower
+#: for X, whose 2000 x 200 float32 factor then no longer fits in one block)
+BLOCK_BYTES = 1 << 21
+#: rows of the output, or of a block of the factor, moved between layouts at a time
+TILE = 16
 #: fewest rows of B in a block: below, the per-block overhead outweighs the cache gain
 MIN_BLOCK_ROWS = 256
 _BLOCKS_ATTR = "_bionmf_column_blocks"
 
 
 @nb.njit(inline="always")
-def _accumulate(data, indices, lo, hi, B, row):
-    """row += data[t] * B[indices[t]] for t = lo, ..., hi - 1, added in that order.
+def _accumulate(data, indices, lo, hi, B, row, offset):
+    """row += data[t] * B[indices[t] - offset] for t = lo, ..., hi - 1, added in that order.
 
     UNROLL stored values are added per pass over the row, ((row + v0 b0) + v1 b1) + ..., the
     same operations in the same order as one pass per value, so the result is bitwise that of the
-    plain loop; a pass loads the row once instead of UNROLL times and gives the CPU UNROLL rows of
-    B to fetch at once (1.5-1.9x on 200 columns, measured)."""
+    plain loop; a pass loads and stores the row once instead of UNROLL times and gives the CPU
+    UNROLL rows of B to fetch at once (1.5-1.9x on 200 columns, measured)."""
     c = B.shape[1]
     t = lo
     while t + UNROLL <= hi:
@@ -64,67 +77,99 @@ def _accumulate(data, indices, lo, hi, B, row):
         v5 = data[t + 5]
         v6 = data[t + 6]
         v7 = data[t + 7]
-        b0 = B[indices[t]]
-        b1 = B[indices[t + 1]]
-        b2 = B[indices[t + 2]]
-        b3 = B[indices[t + 3]]
-        b4 = B[indices[t + 4]]
-        b5 = B[indices[t + 5]]
-        b6 = B[indices[t + 6]]
-        b7 = B[indices[t + 7]]
+        b0 = B[indices[t] - offset]
+        b1 = B[indices[t + 1] - offset]
+        b2 = B[indices[t + 2] - offset]
+        b3 = B[indices[t + 3] - offset]
+        b4 = B[indices[t + 4] - offset]
+        b5 = B[indices[t + 5] - offset]
+        b6 = B[indices[t + 6] - offset]
+        b7 = B[indices[t + 7] - offset]
         for q in range(c):
             row[q] = (((((((row[q] + v0 * b0[q]) + v1 * b1[q]) + v2 * b2[q]) + v3 * b3[q])
                         + v4 * b4[q]) + v5 * b5[q]) + v6 * b6[q]) + v7 * b7[q]
         t += UNROLL
     while t < hi:
         v = data[t]
-        b = B[indices[t]]
+        b = B[indices[t] - offset]
         for q in range(c):
             row[q] += v * b[q]
         t += 1
 
 
 @nb.njit(inline="always")
-def _csr_dense_row(data, indices, indptr, B, out, j):
-    row = out[j]
-    for q in range(B.shape[1]):
-        row[q] = 0.0
-    _accumulate(data, indices, indptr[j], indptr[j + 1], B, row)
+def _rows_to_columns(data, indices, indptr, B, outT, part, n_parts):
+    """outT[:, j] = row j of A @ B for the rows j of ``part``: TILE rows at a time are computed
+    in a small buffer, then written to the C-ordered (columns, rows) output one column at a time,
+    which spares transposing the whole product afterwards."""
+    n = indptr.shape[0] - 1
+    c = B.shape[1]
+    j0 = part * n // n_parts
+    j1 = (part + 1) * n // n_parts
+    buf = np.empty((TILE, c), dtype=B.dtype)
+    for t0 in range(j0, j1, TILE):
+        t1 = min(j1, t0 + TILE)
+        for j in range(t0, t1):
+            row = buf[j - t0]
+            for q in range(c):
+                row[q] = 0.0
+            _accumulate(data, indices, indptr[j], indptr[j + 1], B, row, 0)
+        for q in range(c):
+            for j in range(t0, t1):
+                outT[q, j] = buf[j - t0, q]
 
 
 @nb.njit(parallel=True, cache=True)
-def _csr_dense_threads(data, indices, indptr, B, out):
-    for j in nb.prange(indptr.shape[0] - 1):
-        _csr_dense_row(data, indices, indptr, B, out, j)
+def _csr_dense_threads(data, indices, indptr, B, outT, n_parts):
+    for part in nb.prange(n_parts):
+        _rows_to_columns(data, indices, indptr, B, outT, part, n_parts)
 
 
 @nb.njit(cache=True)
-def _csr_dense_serial(data, indices, indptr, B, out):
-    for j in range(indptr.shape[0] - 1):
-        _csr_dense_row(data, indices, indptr, B, out, j)
+def _csr_dense_serial(data, indices, indptr, B, outT):
+    _rows_to_columns(data, indices, indptr, B, outT, 0, 1)
 
 
 @nb.njit(inline="always")
-def _blocked_rows(data, indices, starts, B, out, j0, j1):
-    """Rows j0:j1 of the product, one block of B's rows at a time (starts: _block_starts)."""
-    for j in range(j0, j1):
-        for q in range(B.shape[1]):
-            out[j, q] = 0.0
-    for blk in range(starts.shape[0] - 1):
-        for j in range(j0, j1):
-            _accumulate(data, indices, starts[blk, j], starts[blk + 1, j], B, out[j])
+def _pack(F, buf, i0, i1, offset):
+    """buf[i - offset, q] = F[q, i] for i in [i0, i1): a block of the factor's columns as rows."""
+    for s0 in range(i0, i1, TILE):
+        s1 = min(i1, s0 + TILE)
+        for q in range(F.shape[0]):
+            f = F[q]
+            for i in range(s0, s1):
+                buf[i - offset, q] = f[i]
+
+
+@nb.njit(inline="always")
+def _blocked_part(data, indices, starts, buf, out, offset, blk, part, n_parts):
+    n = starts.shape[1]
+    for j in range(part * n // n_parts, (part + 1) * n // n_parts):
+        _accumulate(data, indices, starts[blk, j], starts[blk + 1, j], buf, out[j], offset)
 
 
 @nb.njit(parallel=True, cache=True)
-def _csr_blocked_threads(data, indices, starts, B, out, n_parts):
-    n = starts.shape[1]
+def _csr_blocked_threads(data, indices, starts, F, block, buf, out, n_parts):
+    d = F.shape[1]
     for part in nb.prange(n_parts):
-        _blocked_rows(data, indices, starts, B, out, part * n // n_parts, (part + 1) * n // n_parts)
+        out[part * out.shape[0] // n_parts:(part + 1) * out.shape[0] // n_parts] = 0.0
+    for blk in range(starts.shape[0] - 1):
+        i0 = blk * block
+        width = min(d, i0 + block) - i0
+        for part in nb.prange(n_parts):
+            _pack(F, buf, i0 + part * width // n_parts, i0 + (part + 1) * width // n_parts, i0)
+        for part in nb.prange(n_parts):
+            _blocked_part(data, indices, starts, buf, out, i0, blk, part, n_parts)
 
 
 @nb.njit(cache=True)
-def _csr_blocked_serial(data, indices, starts, B, out):
-    _blocked_rows(data, indices, starts, B, out, 0, starts.shape[1])
+def _csr_blocked_serial(data, indices, starts, F, block, buf, out):
+    d = F.shape[1]
+    out[:] = 0.0
+    for blk in range(starts.shape[0] - 1):
+        i0 = blk * block
+        _pack(F, buf, i0, min(d, i0 + block), i0)
+        _blocked_part(data, indices, starts, buf, out, i0, blk, 0, 1)
 
 
 @nb.njit(cache=True)
@@ -170,28 +215,45 @@ def _starts(A: sp.csr_matrix, block: int) -> np.ndarray:
     return starts
 
 
-def csr_times_dense(A: sp.csr_matrix, B: np.ndarray) -> np.ndarray:
-    """A @ B (CSR with sorted indices times C-ordered dense), in the dtype of B, each column
-    computed on its own: out[j, q] adds A[j, t] * B[t, q] over the stored t in increasing order,
-    so each column's numbers are those of a product with that column alone, with any number of
-    threads and whether or not the product is blocked.
+def csr_times_columns(A: sp.csr_matrix, F: np.ndarray) -> np.ndarray:
+    """(A @ F.T).T for a CSR A (rows x d) and F (c x d): (c x rows), in the dtype of F.
 
-    When B is larger than BLOCK_BYTES, the product runs over blocks of B's rows (of A's columns)
-    in order, each block kept in cache while every row of A adds its stored values in it; at
-    100,000 cells x 200 columns this made the product with X^T 7x faster (measured)."""
-    B = np.ascontiguousarray(B)
-    data = A.data if A.data.dtype == B.dtype else A.data.astype(B.dtype)
-    out = np.empty((A.shape[0], B.shape[1]), dtype=B.dtype)
-    threaded = use_threads(A.nnz * B.shape[1])
-    block = block_rows(B.shape[0], B.shape[1], B.itemsize)
-    if block >= B.shape[0] or not A.has_sorted_indices:
-        kernel = _csr_dense_threads if threaded else _csr_dense_serial
-        kernel(data, A.indices, A.indptr, B, out)
-    elif threaded:
-        _csr_blocked_threads(data, A.indices, _starts(A, block), B, out, nb.get_num_threads())
+    Each output number adds A[j, t] * F[q, t] over the stored t of row j in increasing order
+    (stored order when A's indices are unsorted), the same plain multiply-adds whatever the other
+    columns, the number of threads or the blocking: each of F's rows (a run's factor row) gets
+    the numbers it would get alone.
+
+    When F is larger than BLOCK_BYTES and A's indices are sorted, the product runs over blocks
+    of F's columns (A's columns) in order, each copied as rows into a buffer that stays in cache
+    while every row of A adds its stored values in it; at 100,000 cells x 200 columns this made
+    the product with X^T 7x faster (measured). Otherwise F is transposed once (it fits in cache)
+    and each row of A is computed in one go."""
+    c, d = F.shape
+    data = A.data if A.data.dtype == F.dtype else A.data.astype(F.dtype)
+    n_parts = nb.get_num_threads() if use_threads(A.nnz * c) else 1
+    block = block_rows(d, c, F.itemsize)
+    if block >= d or not A.has_sorted_indices:
+        outT = np.empty((c, A.shape[0]), dtype=F.dtype)
+        B = np.ascontiguousarray(F.T)
+        if n_parts > 1:
+            _csr_dense_threads(data, A.indices, A.indptr, B, outT, n_parts)
+        else:
+            _csr_dense_serial(data, A.indices, A.indptr, B, outT)
+        return outT
+    F = np.ascontiguousarray(F)
+    out = np.empty((A.shape[0], c), dtype=F.dtype)
+    buf = np.empty((block, c), dtype=F.dtype)
+    if n_parts > 1:
+        _csr_blocked_threads(data, A.indices, _starts(A, block), F, block, buf, out, n_parts)
     else:
-        _csr_blocked_serial(data, A.indices, _starts(A, block), B, out)
-    return out
+        _csr_blocked_serial(data, A.indices, _starts(A, block), F, block, buf, out)
+    return np.ascontiguousarray(out.T)
+
+
+def csr_times_dense(A: sp.csr_matrix, B: np.ndarray) -> np.ndarray:
+    """A @ B (CSR times dense), in the dtype of B, each column computed on its own (see
+    :func:`csr_times_columns`)."""
+    return np.ascontiguousarray(csr_times_columns(A, np.ascontiguousarray(B.T)).T)
 
 
 def transposed(X: sp.csr_matrix) -> sp.csr_matrix:
@@ -205,17 +267,6 @@ def transposed(X: sp.csr_matrix) -> sp.csr_matrix:
         except AttributeError:  # an object that takes no attributes: recompute next time
             pass
     return Xt
-
-
-def _stacked(F: np.ndarray) -> np.ndarray:
-    """(b, k, d) factors as one (d, b*k) C-ordered matrix."""
-    b, k, d = F.shape
-    return np.ascontiguousarray(F.reshape(b * k, d).T)
-
-
-def _unstacked(P: np.ndarray, b: int, k: int) -> np.ndarray:
-    """(d, b*k) product back to (b, k, d)."""
-    return np.ascontiguousarray(P.T).reshape(b, k, P.shape[0])
 
 
 @functools.lru_cache(maxsize=4)
@@ -247,7 +298,7 @@ def wt_xt(X, Wt: np.ndarray) -> np.ndarray:
     """W^T V for every run: (b, k, samples)."""
     b, k, m = Wt.shape
     if sp.issparse(X):
-        return _unstacked(csr_times_dense(X, _stacked(Wt)), b, k)
+        return csr_times_columns(X, Wt.reshape(b * k, m)).reshape(b, k, X.shape[0])
     return _each_run(Wt, X.T, np.empty((b, k, X.shape[0]), dtype=np.result_type(X, Wt)))
 
 
@@ -255,7 +306,7 @@ def h_x(X, H: np.ndarray) -> np.ndarray:
     """(V H^T)^T = H X for every run: (b, k, genes)."""
     b, k, n = H.shape
     if sp.issparse(X):
-        return _unstacked(csr_times_dense(transposed(X), _stacked(H)), b, k)
+        return csr_times_columns(transposed(X), H.reshape(b * k, n)).reshape(b, k, X.shape[1])
     return _each_run(H, X, np.empty((b, k, X.shape[1]), dtype=np.result_type(X, H)))
 
 
