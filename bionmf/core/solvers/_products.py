@@ -1,28 +1,30 @@
 """Products of the data matrix with a batch of factors, for dense or sparse X.
 
 X is samples x genes (AnnData orientation); a batch holds ``Wt`` (b, k, genes) and ``H``
-(b, k, samples). On sparse X the factors of the whole batch are stacked into one dense matrix so
-that X is streamed once per product for all runs. The sparse kernels (numba) visit the stored
+(b, k, samples). On sparse X the factors of the whole batch are read as one (b k) x n matrix (its
+rows are the columns of the product), so that X is streamed once per product for all runs. The sparse kernels (numba) visit the stored
 entries of each row in order and update every column of the stacked factors with the same plain
 multiply-add (no fast-math reassociation or fused multiply-add), so each output column is computed
 exactly as it would be alone: a run's numbers do not depend on the other runs in the batch, nor on
 the number of threads. The product with X^T reads a transposed copy of X (CSR of X^T, made once
 per matrix and kept with it), so both products run row-parallel without write conflicts.
 
-Two things make the sparse kernels fast without changing a bit of their results (see
-:func:`csr_times_dense`): each pass over an output row adds the products of UNROLL stored values
+Three things make the sparse kernels fast without changing a bit of their results (see
+:func:`csr_times_columns`): each pass over an output row adds the products of UNROLL stored values
 in their order, so the row is loaded and stored once per UNROLL values rather than once per value;
-and when the stacked factor is larger than a core's cache (the samples' factor H: 100,000 cells x
-200 columns is 80 MB) the product runs over blocks of its rows, each read from cache by every
-output row, instead of fetching a random row of it from memory for every stored value. Measured on
-one thread, 100,000 simulated cells x 2000 genes, 16 % stored, 200 float32 columns (20 runs of
-k = 10): the product with X 0.76 s -> 0.40 s, with X^T 3.3 s -> 0.45 s
-(``benchmarks/SINGLECELL.md``).
+when the factor is larger than a core's cache (the samples' factor H: 100,000 cells x 200 columns
+is 80 MB) the product runs over blocks of its rows, each read from cache by every output row,
+instead of fetching a random row of it from memory for every stored value; and the kernels
+transpose the factors and write the products in the runs' (b, k, n) layout TILE rows at a time,
+over the threads, instead of through numpy's whole-matrix transposes. Measured on one thread, 100,000 simulated
+cells x 2000 genes, 16 % stored, 200 float32 columns (20 runs of k = 10): the product with X
+0.83 s -> 0.37 s, with X^T 3.4 s -> 0.48 s (``benchmarks/SINGLECELL.md``).
 
 On dense X each run is one BLAS product of its own, on one BLAS thread (see
 :mod:`bionmf._threads`); the runs of a batch are spread over ``numba.get_num_threads()`` threads,
 so each product, and each run's numbers, are the same whatever the number of threads.
 """
+
 from __future__ import annotations
 
 import functools
@@ -98,14 +100,11 @@ def _accumulate(data, indices, lo, hi, B, row, offset):
 
 
 @nb.njit(inline="always")
-def _rows_to_columns(data, indices, indptr, B, outT, part, n_parts):
-    """outT[:, j] = row j of A @ B for the rows j of ``part``: TILE rows at a time are computed
+def _rows_to_columns(data, indices, indptr, B, outT, j0, j1):
+    """outT[:, j] = row j of A @ B for j in [j0, j1): TILE rows at a time are computed
     in a small buffer, then written to the C-ordered (columns, rows) output one column at a time,
     which spares transposing the whole product afterwards."""
-    n = indptr.shape[0] - 1
     c = B.shape[1]
-    j0 = part * n // n_parts
-    j1 = (part + 1) * n // n_parts
     buf = np.empty((TILE, c), dtype=B.dtype)
     for t0 in range(j0, j1, TILE):
         t1 = min(j1, t0 + TILE)
@@ -120,56 +119,60 @@ def _rows_to_columns(data, indices, indptr, B, outT, part, n_parts):
 
 
 @nb.njit(parallel=True, cache=True)
-def _csr_dense_threads(data, indices, indptr, B, outT, n_parts):
-    for part in nb.prange(n_parts):
-        _rows_to_columns(data, indices, indptr, B, outT, part, n_parts)
+def _csr_dense_threads(data, indices, indptr, B, outT, bounds):
+    for part in nb.prange(bounds.shape[0] - 1):
+        _rows_to_columns(data, indices, indptr, B, outT, bounds[part], bounds[part + 1])
 
 
 @nb.njit(cache=True)
 def _csr_dense_serial(data, indices, indptr, B, outT):
-    _rows_to_columns(data, indices, indptr, B, outT, 0, 1)
+    _rows_to_columns(data, indices, indptr, B, outT, 0, indptr.shape[0] - 1)
 
 
 @nb.njit(inline="always")
-def _pack(F, buf, i0, i1, offset):
-    """buf[i - offset, q] = F[q, i] for i in [i0, i1): a block of the factor's columns as rows."""
-    for s0 in range(i0, i1, TILE):
-        s1 = min(i1, s0 + TILE)
+def _pack(F, B, part, n_parts):
+    """B[i, q] = F[q, i] for the i of ``part``, TILE at a time (F: c x d, B: d x c)."""
+    d = F.shape[1]
+    for s0 in range(part * d // n_parts, (part + 1) * d // n_parts, TILE):
+        s1 = min((part + 1) * d // n_parts, s0 + TILE)
         for q in range(F.shape[0]):
             f = F[q]
             for i in range(s0, s1):
-                buf[i - offset, q] = f[i]
-
-
-@nb.njit(inline="always")
-def _blocked_part(data, indices, starts, buf, out, offset, blk, part, n_parts):
-    n = starts.shape[1]
-    for j in range(part * n // n_parts, (part + 1) * n // n_parts):
-        _accumulate(data, indices, starts[blk, j], starts[blk + 1, j], buf, out[j], offset)
+                B[i, q] = f[i]
 
 
 @nb.njit(parallel=True, cache=True)
-def _csr_blocked_threads(data, indices, starts, F, block, buf, out, n_parts):
-    d = F.shape[1]
+def _pack_threads(F, B, n_parts):
     for part in nb.prange(n_parts):
-        out[part * out.shape[0] // n_parts:(part + 1) * out.shape[0] // n_parts] = 0.0
-    for blk in range(starts.shape[0] - 1):
-        i0 = blk * block
-        width = min(d, i0 + block) - i0
-        for part in nb.prange(n_parts):
-            _pack(F, buf, i0 + part * width // n_parts, i0 + (part + 1) * width // n_parts, i0)
-        for part in nb.prange(n_parts):
-            _blocked_part(data, indices, starts, buf, out, i0, blk, part, n_parts)
+        _pack(F, B, part, n_parts)
 
 
 @nb.njit(cache=True)
-def _csr_blocked_serial(data, indices, starts, F, block, buf, out):
-    d = F.shape[1]
-    out[:] = 0.0
+def _pack_serial(F, B):
+    _pack(F, B, 0, 1)
+
+
+@nb.njit(inline="always")
+def _blocked_rows(data, indices, starts, B, out, j0, j1):
+    """Rows j0:j1 of the product, one block of B's rows at a time: within a block every row adds
+    its stored values there, reading rows of B that stay in cache."""
+    for j in range(j0, j1):
+        for q in range(B.shape[1]):
+            out[j, q] = 0.0
     for blk in range(starts.shape[0] - 1):
-        i0 = blk * block
-        _pack(F, buf, i0, min(d, i0 + block), i0)
-        _blocked_part(data, indices, starts, buf, out, i0, blk, 0, 1)
+        for j in range(j0, j1):
+            _accumulate(data, indices, starts[blk, j], starts[blk + 1, j], B, out[j], 0)
+
+
+@nb.njit(parallel=True, cache=True)
+def _csr_blocked_threads(data, indices, starts, B, out, bounds):
+    for part in nb.prange(bounds.shape[0] - 1):
+        _blocked_rows(data, indices, starts, B, out, bounds[part], bounds[part + 1])
+
+
+@nb.njit(cache=True)
+def _csr_blocked_serial(data, indices, starts, B, out):
+    _blocked_rows(data, indices, starts, B, out, 0, starts.shape[1])
 
 
 @nb.njit(cache=True)
@@ -215,6 +218,14 @@ def _starts(A: sp.csr_matrix, block: int) -> np.ndarray:
     return starts
 
 
+def _balanced_rows(indptr: np.ndarray, n_parts: int) -> np.ndarray:
+    """Row bounds of ``n_parts`` parts with about as many stored values each (a gene's stored
+    values vary by orders of magnitude); which thread computes a row changes none of its numbers."""
+    bounds = np.searchsorted(indptr, np.linspace(0, indptr[-1], n_parts + 1)).astype(np.int64)
+    bounds[0], bounds[-1] = 0, indptr.shape[0] - 1
+    return np.maximum.accumulate(np.minimum(bounds, indptr.shape[0] - 1))
+
+
 def csr_times_columns(A: sp.csr_matrix, F: np.ndarray) -> np.ndarray:
     """(A @ F.T).T for a CSR A (rows x d) and F (c x d): (c x rows), in the dtype of F.
 
@@ -223,30 +234,37 @@ def csr_times_columns(A: sp.csr_matrix, F: np.ndarray) -> np.ndarray:
     columns, the number of threads or the blocking: each of F's rows (a run's factor row) gets
     the numbers it would get alone.
 
-    When F is larger than BLOCK_BYTES and A's indices are sorted, the product runs over blocks
-    of F's columns (A's columns) in order, each copied as rows into a buffer that stays in cache
-    while every row of A adds its stored values in it; at 100,000 cells x 200 columns this made
-    the product with X^T 7x faster (measured). Otherwise F is transposed once (it fits in cache)
-    and each row of A is computed in one go."""
+    F is first transposed (TILE rows at a time, over the threads). When it is larger than
+    BLOCK_BYTES and A's indices are sorted, the product then runs over blocks of its rows (A's
+    columns) in order, each staying in cache while every row of A adds its stored values in it; at
+    100,000 cells x 200 columns this made the product with X^T 7x faster (measured). Otherwise
+    each row of A is computed in one go and written straight into the (c x rows) output."""
     c, d = F.shape
     data = A.data if A.data.dtype == F.dtype else A.data.astype(F.dtype)
     n_parts = nb.get_num_threads() if use_threads(A.nnz * c) else 1
     block = block_rows(d, c, F.itemsize)
     if block >= d or not A.has_sorted_indices:
         outT = np.empty((c, A.shape[0]), dtype=F.dtype)
-        B = np.ascontiguousarray(F.T)
+        B = np.empty((d, c), dtype=F.dtype)
         if n_parts > 1:
-            _csr_dense_threads(data, A.indices, A.indptr, B, outT, n_parts)
+            _pack_threads(np.ascontiguousarray(F), B, n_parts)
+        else:
+            _pack_serial(np.ascontiguousarray(F), B)
+        if n_parts > 1:
+            _csr_dense_threads(data, A.indices, A.indptr, B, outT, _balanced_rows(A.indptr, n_parts))
         else:
             _csr_dense_serial(data, A.indices, A.indptr, B, outT)
         return outT
     F = np.ascontiguousarray(F)
+    B = np.empty((d, c), dtype=F.dtype)
     out = np.empty((A.shape[0], c), dtype=F.dtype)
-    buf = np.empty((block, c), dtype=F.dtype)
+    starts = _starts(A, block)
     if n_parts > 1:
-        _csr_blocked_threads(data, A.indices, _starts(A, block), F, block, buf, out, n_parts)
+        _pack_threads(F, B, n_parts)
+        _csr_blocked_threads(data, A.indices, starts, B, out, _balanced_rows(A.indptr, n_parts))
     else:
-        _csr_blocked_serial(data, A.indices, _starts(A, block), F, block, buf, out)
+        _pack_serial(F, B)
+        _csr_blocked_serial(data, A.indices, starts, B, out)
     return np.ascontiguousarray(out.T)
 
 
