@@ -10,6 +10,11 @@ Both minimise ||V - W H||_F^2 with V = X^T (genes x samples) and act on a batch 
   factor can be repeated while they still move it, reusing the product with the data, as in the
   accelerated HALS of Gillis & Glineur (2012, Neural Computation 24:1085); each run's repeats stop
   on its own progress, so a run's result does not depend on the batch it is in.
+
+On sparse data nearly all of a HALS iteration's time is its two products with the data
+(:mod:`._products`: 85-90 % at 20,000-100,000 cells, one thread); the sweeps over the factors come
+next (5-10 %), and the projected gradient of the stopping rule is summed only at the
+iterations the rule reads, in a loop apart from the update, which then vectorizes.
 """
 
 from __future__ import annotations
