@@ -47,7 +47,8 @@ def use_threads(work: float) -> bool:
     return work >= PARALLEL_MIN_WORK and nb.get_num_threads() > 1
 
 
-#: stored values whose products are added to an output row in one pass over it (see _accumulate)
+#: stored values whose products are added to an output row in one pass over it; _accumulate is
+#: written out for this many (v0 ... v7)
 UNROLL = 8
 #: bytes of B's rows that a blocked product keeps in cache while it streams A's stored values
 #: against them: a core's L2 on the machine measured (2 MiB; 1 MiB was as fast for X^T, 5-10 % slower
