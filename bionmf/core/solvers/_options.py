@@ -70,11 +70,12 @@ class SolverOptions:
         ``hals`` only: up to this many sweeps over a factor for each product with the data, the
         later ones stopping once they move the factor by less than a tenth of what the first did
         (accelerated HALS, Gillis & Glineur 2012, Neural Computation 24:1085). 1 (default) is
-        plain HALS, cNMF's factorization. 3 is a speed option: on 20,000 simulated cells (k = 10,
-        20 runs, four seeds) it took 31 % less CPU time with more reproducible programs
-        (stability 0.9966 against 0.982), but on pbmc3k (ranks 5-11, 20 runs, four or five seeds)
-        18 % less with the stability at k = 5 lower (0.875 against 0.909; cNMF 0.917), which can
-        move the rank choice; see ``benchmarks/SINGLECELL.md``.
+        plain HALS, cNMF's factorization. 3 is a speed option, not the default: on 20,000 simulated
+        cells (k = 10, 20 runs, four seeds) it took 31 % less CPU time with more reproducible
+        programs (stability 0.9966 against 0.982), but on pbmc3k (ranks 5-11, 20 runs, ten seeds)
+        it lowered the stability at k = 5 from 0.902 +- 0.032 to 0.847 +- 0.029 (cNMF 0.917), more
+        than the seeds' spread and more than the 0.02 that the component defaults keep to cNMF,
+        which can move the rank choice; see ``benchmarks/SINGLECELL.md``.
     batch_size
         Runs advanced together (None: all runs of a rank, or of a job). Results do not depend on
         it; it bounds the memory of a batch.
