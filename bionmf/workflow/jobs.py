@@ -151,10 +151,29 @@ def write_json(data: Mapping, path: str | Path) -> None:
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+#: the line :func:`job_log` ends every job's log with; benchmarks/singlecell_1m.py reads it
+USAGE_LINE = "job usage: CPU %.2f s, peak RSS %.1f MB"
+
+
+def _log_usage() -> None:
+    """The job process's CPU time (user + system, since it started) and its peak resident memory,
+    exact from the kernel (Snakemake's ``benchmark:`` files sample both every 30 s). Linux units:
+    ``ru_maxrss`` is in KiB there."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+    logger.info(USAGE_LINE, cpu, max(usage.ru_maxrss, children.ru_maxrss) / 1024.0)
+
+
 @contextmanager
 def job_log(path: str | Path | None, *, threads: int = 1) -> Iterator[logging.Logger]:
     """Run a rule's body: its ``bionmf`` log, warnings and any error's traceback go to ``path``,
-    and BLAS and numba use ``threads`` threads (the rule's ``threads``), no more.
+    and BLAS and numba use ``threads`` threads (the rule's ``threads``), no more. The log ends
+    with the job's CPU time and peak memory (:data:`USAGE_LINE`).
     """
     import numba
     from threadpoolctl import threadpool_limits
@@ -176,6 +195,7 @@ def job_log(path: str | Path | None, *, threads: int = 1) -> Iterator[logging.Lo
         logger.exception("job failed")
         raise
     finally:
+        _log_usage()
         numba.set_num_threads(previous_threads)
         logging.captureWarnings(False)
         logger.setLevel(previous_level)
