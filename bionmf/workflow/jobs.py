@@ -126,6 +126,18 @@ def cluster_table(adata: ad.AnnData, *, key: str = "nmf") -> pd.DataFrame:
     return table
 
 
+def sharing_matrices(adata: ad.AnnData) -> ad.AnnData:
+    """A new AnnData that shares ``adata``'s matrices (X, layers, obsm, varm arrays) and holds
+    copies of its annotations (obs, var, and the mapping ``uns``, not its values).
+
+    The output functions write a tool's results into an AnnData they then read and drop; with
+    this one instead of ``adata.copy()`` (``copy=True``) they never copy X, which at a million
+    cells is gigabytes. The tools only add entries, so ``adata`` is left as it was.
+    """
+    return ad.AnnData(X=adata.X, obs=adata.obs.copy(), var=adata.var.copy(), uns=dict(adata.uns),
+                      obsm=dict(adata.obsm), varm=dict(adata.varm), layers=dict(adata.layers))
+
+
 def signature_sets(
     adata: ad.AnnData, *, rank: int, options: Mapping, key: str = "nmf"
 ) -> tuple[pd.DataFrame, dict[str, list[str]], dict[str, str]]:
@@ -135,7 +147,8 @@ def signature_sets(
     """
     from ..tl import signatures
 
-    result = signatures(adata, rank=rank, key=key, copy=True, **dict(options))
+    result = sharing_matrices(adata)
+    signatures(result, rank=rank, key=key, **dict(options))
     entry = result.uns[f"{key}_signatures"]
     gene_sets = {name: [str(g) for g in genes] for name, genes in entry["gene_sets"].items()}
     descriptions = {name: str(text) for name, text in dict(entry.get("descriptions", {})).items()}
