@@ -3,8 +3,8 @@
     PYTHONPATH=. nice -n 19 python3 benchmarks/singlecell_1m.py                 # 1,000,000 cells
     PYTHONPATH=. python3 benchmarks/singlecell_1m.py --cells 100000 --workdir /tmp/sc100k
     PYTHONPATH=. python3 benchmarks/singlecell_1m.py --collect-only             # table of a finished run
-    PYTHONPATH=. python3 benchmarks/singlecell_1m.py --cells 50000 --runs 6 --runs-per-job 2 \\
-        --workdir /tmp/sc50k-slurm --snakemake-args --profile PROFILE_DIR       # on a SLURM cluster
+    PYTHONPATH=. nice -n 19 python3 benchmarks/singlecell_1m.py --cells 50000 --runs 6 --runs-per-job 2 \\
+        --workdir /tmp/sc50k-slurm --slurm                                     # on the test SLURM cluster
 
 Counts: :func:`bionmf.datasets.simulate_singlecell` with 10 planted programs (8 identity, 2
 activity) over 2000 genes and a mean library size of 250 (``--library-size``), which leaves about
@@ -20,6 +20,12 @@ Every job ends its log with its CPU time and peak resident memory (``getrusage``
 every rule writes a Snakemake ``benchmark:`` file (wall seconds; its ``max_rss`` and
 ``cpu_time`` are sampled every 30 s and undercount); the table printed at the end (and written
 to ``jobs.tsv`` and ``summary.json`` in the work directory) lists them per job, with totals.
+
+``--slurm``: the same through ``profiles/slurm`` on the one-node test cluster of
+``tests/slurm/cluster.sh`` (started in ``WORKDIR/slurm``, as root, and stopped at the end; the
+profile gets the cluster's account and short status intervals, as in ``tests/test_slurm.py``),
+then SLURM's own accounting of every job (``sacct``: elapsed, CPU, MaxRSS, requested memory) in
+``sacct.tsv``. Started under ``nice``, the daemons and so the jobs keep its niceness.
 """
 
 from __future__ import annotations
@@ -68,10 +74,11 @@ def write_config(path: Path, *, rank: int, runs: int, runs_per_job: int, seed: i
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def run_workflow(workdir: Path, *, cores: int, extra: list[str]) -> dict:
+def run_workflow(workdir: Path, *, cores: int, extra: list[str], env: dict | None = None) -> dict:
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
                str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), *extra]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     print(" ".join(command), flush=True)
     start = time.perf_counter()
     with open(workdir / "snakemake.log", "w") as log:
@@ -80,6 +87,48 @@ def run_workflow(workdir: Path, *, cores: int, extra: list[str]) -> dict:
     if done.returncode != 0:
         sys.exit(f"snakemake failed ({done.returncode}); see {workdir / 'snakemake.log'}")
     return {"workflow_wall_s": wall}
+
+
+CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
+SACCT_FIELDS = ("JobID", "JobName", "State", "Elapsed", "TotalCPU", "MaxRSS", "ReqMem", "AllocCPUS", "Comment")
+
+
+def slurm_profile(workdir: Path, account: str) -> Path:
+    """profiles/slurm, with the test cluster's account and the short waits one machine allows."""
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    profile["default-resources"]["slurm_account"] = account
+    profile.update({"latency-wait": 5, "slurm-init-seconds-before-status-checks": 2,
+                    "seconds-between-status-checks": 2, "slurm-keep-successful-logs": True})
+    directory = workdir / "profile"
+    directory.mkdir(exist_ok=True)
+    (directory / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return directory
+
+
+def sacct_table(env: dict, snakemake_log: Path) -> pd.DataFrame:
+    """SLURM's accounting of the jobs the run submitted: allocations and their steps."""
+    ids = re.findall(r"has been submitted with SLURM jobid (\d+)", snakemake_log.read_text())
+    out = subprocess.run(["sacct", "--allusers", "--noheader", "--parsable2", "--units=M",
+                          f"--format={','.join(SACCT_FIELDS)}", f"--jobs={','.join(ids)}"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    return pd.DataFrame([line.split("|") for line in out.splitlines() if line], columns=list(SACCT_FIELDS))
+
+
+def run_on_slurm(workdir: Path, args) -> dict:
+    state = workdir / "slurm"
+    env = {**os.environ, "SLURM_CONF": str(state / "etc" / "slurm.conf")}
+    subprocess.run(["bash", str(CLUSTER_SH), "start", str(state)], check=True,
+                   env={**os.environ, "BIONMF_SLURM_NODE_CPUS": "4"})
+    try:
+        profile = slurm_profile(workdir, "bionmf")
+        result = run_workflow(workdir, cores=args.cores, extra=["--profile", str(profile), *args.snakemake_args],
+                              env=env)
+        table = sacct_table(env, workdir / "snakemake.log")
+        table.to_csv(workdir / "sacct.tsv", sep="\t", index=False)
+        print(table.to_string(index=False))
+        return result
+    finally:
+        subprocess.run(["bash", str(CLUSTER_SH), "stop", str(state)], check=False)
 
 
 USAGE = re.compile(r"job usage: CPU ([0-9.]+) s, peak RSS ([0-9.]+) MB")
@@ -119,6 +168,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bionmf_1m"))
     parser.add_argument("--collect-only", action="store_true", help="only tabulate a finished (or partial) run")
     parser.add_argument("--simulate-only", action="store_true", help="only write the counts and the config")
+    parser.add_argument("--slurm", action="store_true", help="through profiles/slurm on the test cluster")
     parser.add_argument("--snakemake-args", nargs=argparse.REMAINDER, default=[],
                         help="passed on to snakemake (e.g. --profile DIR); the rest of the command line")
     args = parser.parse_args()
@@ -137,7 +187,10 @@ def main() -> None:
         if args.simulate_only:
             summary_path.write_text(json.dumps(summary, indent=2))
             return
-        summary.update(run_workflow(workdir, cores=args.cores, extra=args.snakemake_args))
+        if args.slurm:
+            summary.update(run_on_slurm(workdir, args))
+        else:
+            summary.update(run_workflow(workdir, cores=args.cores, extra=args.snakemake_args))
     jobs = collect(workdir)
     jobs.to_csv(workdir / "jobs.tsv", sep="\t", index=False)
     factorize = jobs[jobs["job"].str.startswith("factorize/")]
