@@ -61,7 +61,7 @@ def simulate(path: Path, *, n_cells: int, n_genes: int, library_size: float, see
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def write_config(path: Path, *, rank: int, runs: int, runs_per_job: int, seed: int) -> None:
+def write_config(path: Path, *, rank: int, runs: int, runs_per_job: int, seed: int, max_iter: int | None) -> None:
     config = {
         "datasets": {DATASET: {"path": "counts.h5ad", "preset": "singlecell"}},
         "ranks": [rank],
@@ -71,6 +71,8 @@ def write_config(path: Path, *, rank: int, runs: int, runs_per_job: int, seed: i
         "consensus": "components",
         "crossval": None,
     }
+    if max_iter is not None:  # a short survey, to measure the memory of every job quickly
+        config["solver"] = {"max_iter": max_iter}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -164,6 +166,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--runs-per-job", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-iter", type=int, default=None, help="solver max_iter (default: the config's)")
     parser.add_argument("--cores", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bionmf_1m"))
     parser.add_argument("--collect-only", action="store_true", help="only tabulate a finished (or partial) run")
@@ -183,7 +186,7 @@ def main() -> None:
                                              library_size=args.library_size, seed=args.seed)
             print("simulated", summary["simulation"], flush=True)
         write_config(workdir / "config.yaml", rank=args.rank, runs=args.runs, runs_per_job=args.runs_per_job,
-                     seed=args.seed)
+                     seed=args.seed, max_iter=args.max_iter)
         if args.simulate_only:
             summary_path.write_text(json.dumps(summary, indent=2))
             return
