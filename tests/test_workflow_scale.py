@@ -33,3 +33,17 @@ def test_a_million_sparse_cells_ask_for_memory_a_node_has():
     assert all(mb > stored * 12 / 1e6 for mb in requests.values()), requests
     dense = wf.job_resources("consensus", shape, rank=10, runs=5)["mem_mb"]
     assert dense > 1000 * requests["consensus"]
+
+
+def test_outputs_write_into_an_anndata_sharing_the_matrix():
+    """What the output functions write into is a new AnnData holding the same X (no copy of a
+    matrix that is gigabytes at a million cells), and what they write leaves the original as it was."""
+    adata = ad.AnnData(sp.random(40, 12, density=0.3, format="csr", random_state=0, dtype=np.float32),
+                       obsm={"X_u": np.ones((40, 2))}, varm={"w": np.ones((12, 2))}, uns={"nmf": {"rank": 2}})
+    result = wf.jobs.sharing_matrices(adata)
+    assert result.X is adata.X and result.obsm["X_u"] is adata.obsm["X_u"] and result.varm["w"] is adata.varm["w"]
+    result.uns["nmf_signatures"] = {}
+    result.var["nmf_signatures_kim_score"] = 1.0
+    result.varm["nmf_genes_zscore"] = np.zeros((12, 2))
+    assert "nmf_signatures" not in adata.uns and "nmf_signatures_kim_score" not in adata.var
+    assert "nmf_genes_zscore" not in adata.varm
