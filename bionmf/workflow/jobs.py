@@ -186,7 +186,7 @@ def _log_usage() -> None:
 def job_log(path: str | Path | None, *, threads: int = 1) -> Iterator[logging.Logger]:
     """Run a rule's body: its ``bionmf`` log, warnings and any error's traceback go to ``path``,
     and BLAS and numba use ``threads`` threads (the rule's ``threads``), no more. The log ends
-    with the job's CPU time and peak memory (:data:`USAGE_LINE`).
+    with the job's CPU time and peak memory (``USAGE_LINE``).
     """
     import numba
     from threadpoolctl import threadpool_limits
