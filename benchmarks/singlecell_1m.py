@@ -84,7 +84,7 @@ def run_workflow(workdir: Path, *, cores: int, extra: list[str], env: dict | Non
     print(" ".join(command), flush=True)
     start = time.perf_counter()
     with open(workdir / "snakemake.log", "w") as log:
-        done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"snakemake failed ({done.returncode}); see {workdir / 'snakemake.log'}")

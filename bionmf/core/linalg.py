@@ -14,8 +14,8 @@ import scipy.sparse as sp
 # squared_norm is the solvers' (their objective needs it); one definition, public here
 from .solvers._products import squared_norm, use_threads
 
-__all__ = ["REFIT_BLOCK", "blocked_squared_norm", "nnls_fixed", "nnls_gram", "reconstruction_error", "refit_loadings", "refit_usages",
-           "row_blocks", "squared_norm"]
+__all__ = ["REFIT_BLOCK", "blocked_squared_norm", "nnls_fixed", "nnls_gram", "reconstruction_error", "refit_loadings",
+           "refit_usages", "row_blocks", "squared_norm"]
 
 
 @nb.njit(parallel=True, cache=True)
@@ -129,9 +129,9 @@ def refit_loadings(X, usages: np.ndarray, *, block: int = REFIT_BLOCK, **kwargs)
     B = np.zeros((X.shape[1], U.shape[1]), dtype=np.float64)
     for rows in row_blocks(X.shape[0], block):
         part = X[rows]
-        # (U_b^T X_b)^T: a dense-times-sparse product that reads the CSR block as it is stored
-        B += np.asarray((part.T @ U[rows]) if sp.issparse(part) else np.asarray(part, dtype=np.float64).T @ U[rows],
-                        dtype=np.float64)
+        # X_b^T U_b: the transpose of a CSR block is a CSC view, read as it is stored
+        part = part.T if sp.issparse(part) else np.asarray(part, dtype=np.float64).T
+        B += np.asarray(part @ U[rows], dtype=np.float64)
     return nnls_gram(U.T @ U, B, **kwargs).T
 
 

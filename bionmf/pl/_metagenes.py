@@ -258,7 +258,7 @@ def signatures(
     Z = np.clip(Z, -vmax, vmax).T  # genes x samples, plotted order
 
     tracks = [U.cluster_track(clusters, k, "consensus cluster")] + U.obs_tracks(adata, columns)
-    g, n = Z.shape
+    g = Z.shape[0]
     # rows are given the height a label needs, so gene names stay readable up to MAX_GENE_LABELS
     label_genes = g <= MAX_GENE_LABELS
     heat_h = max(3.0, min(0.14 * g, 14.0))
