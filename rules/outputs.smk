@@ -77,8 +77,8 @@ rule convergence:
     benchmark:
         "logs/{dataset}/benchmark/convergence.tsv"
     resources:
-        mem_mb=sized("annotate", "mem_mb"),
-        runtime=sized("annotate", "runtime"),
+        mem_mb=sized("convergence", "mem_mb"),
+        runtime=sized("convergence", "runtime"),
     conda:
         "../envs/bionmf.yaml"
     script:

@@ -27,7 +27,7 @@ def test_a_million_sparse_cells_ask_for_memory_a_node_has():
     with samples x samples consensus matrices would ask for terabytes."""
     shape, stored = (1_000_000, 2000), 180_000_000
     requests = {step: wf.job_resources(step, shape, rank=10, runs=5, stored=stored, pairwise=False)["mem_mb"]
-                for step in ("prepare", "factorize", "consensus", "annotate", "plots")}
+                for step in ("prepare", "factorize", "consensus", "annotate", "plots", "convergence")}
     assert all(mb < 16_000 for mb in requests.values()), requests
     # at least the matrix as read (12 bytes per stored value as float64 CSR)
     assert all(mb > stored * 12 / 1e6 for mb in requests.values()), requests

@@ -80,6 +80,12 @@ def job_resources(
         mem = JOB_BASE_MB + (matrix + values * solver_bytes + values * 16 + runs * per_run) * mb
         seconds = factorize_seconds(shape, rank=rank, runs=runs, max_iter=max_iter, stored=stored) / max(threads, 1)
         minutes = 5 + RUNTIME_MARGIN * seconds / 60
+    elif step == "convergence":
+        # the best run of every rank computed again, one after another: a factorize job of one run
+        # in memory, of n_ranks runs in time
+        mem = JOB_BASE_MB + (matrix + values * solver_bytes + values * 16 + (g + n) * rank * 4 * 4) * mb
+        minutes = 5 + RUNTIME_MARGIN * factorize_seconds(shape, rank=rank, runs=n_ranks, max_iter=max_iter,
+                                                         stored=stored) / 60
     elif step == "consensus":
         mem = JOB_BASE_MB + (matrix * 1.5 + 6 * pairs * 8 + runs * n * 2 + 8 * n * rank * 8) * mb
         minutes = 5 + (cells * rank + pairs * math.log2(n + 2)) * 1e-7 / 60
