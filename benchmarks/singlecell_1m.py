@@ -1,10 +1,11 @@
 """A million simulated cells through the Snakemake workflow: time and peak memory of every job.
 
-    PYTHONPATH=. nice -n 19 python3 benchmarks/singlecell_1m.py                 # 1,000,000 cells
-    PYTHONPATH=. python3 benchmarks/singlecell_1m.py --cells 100000 --workdir /tmp/sc100k
+    PYTHONPATH=. nice -n 19 python3 benchmarks/singlecell_1m.py --runs 20 --runs-per-job 2     # 1,000,000 cells
+    PYTHONPATH=. nice -n 19 python3 benchmarks/singlecell_1m.py --runs 2 --runs-per-job 1 --max-iter 20 \\
+        --workdir /tmp/bionmf_1m_quick                                     # every job's memory, in minutes
     PYTHONPATH=. python3 benchmarks/singlecell_1m.py --collect-only             # table of a finished run
-    PYTHONPATH=. nice -n 19 python3 benchmarks/singlecell_1m.py --cells 50000 --runs 6 --runs-per-job 2 \\
-        --workdir /tmp/sc50k-slurm --slurm                                     # on the test SLURM cluster
+    PYTHONPATH=. nice -n 19 python3 benchmarks/singlecell_1m.py --cells 50000 --runs 10 --runs-per-job 2 \\
+        --workdir /tmp/sc50k-slurm --slurm                                 # on the test SLURM cluster
 
 Counts: :func:`bionmf.datasets.simulate_singlecell` with 10 planted programs (8 identity, 2
 activity) over 2000 genes and a mean library size of 250 (``--library-size``), which leaves about
