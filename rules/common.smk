@@ -24,6 +24,8 @@ RANKS = sorted(set(config["ranks"]))
 CHUNKS = wf.run_chunks(config["n_runs"], config["runs_per_job"])
 PERMUTATIONS = list(range(config["n_permutations"]))
 SHAPES = {name: wf.data_shape(spec) for name, spec in DATASETS.items()}
+# values stored by sparse inputs (None: dense), which is what their jobs' memory grows with
+STORED = {name: wf.data_stored(spec) for name, spec in DATASETS.items()}
 # The consensus kind of each data set (bionmf.core.ConsensusKind), decided once here on the input
 # file's samples (consensus: auto) because it decides which rules a data set needs; every job of
 # the data set gets the resolved kind's name.
@@ -157,6 +159,8 @@ def sized(step, key, **extra):
             runs=runs,
             n_ranks=len(RANKS),
             max_iter=config["solver"]["max_iter"],
+            stored=STORED[wildcards.dataset],
+            pairwise=KINDS[wildcards.dataset].has_consensus_matrix,
         )[key]
         return request * attempt if key == "mem_mb" else request
 
@@ -170,6 +174,7 @@ def factorize_threads(wildcards):
         rank=int(wildcards.rank),
         runs=int(wildcards.stop) - int(wildcards.start),
         max_iter=config["solver"]["max_iter"],
+        stored=STORED[wildcards.dataset],
     )
 
 
@@ -180,6 +185,7 @@ def crossval_threads(wildcards):
         rank=int(wildcards.rank),
         runs=config["crossval_runs"],
         max_iter=config["solver"]["max_iter"],
+        stored=STORED[wildcards.dataset],
     )
 
 

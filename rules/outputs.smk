@@ -20,6 +20,8 @@ rule genepattern:
         key=config["key_added"],
     log:
         "logs/{dataset}/genepattern.log",
+    benchmark:
+        "logs/{dataset}/benchmark/genepattern.tsv"
     conda:
         "../envs/bionmf.yaml"
     script:
@@ -43,6 +45,8 @@ rule program_genes:
         key=config["key_added"],
     log:
         "logs/{dataset}/program_genes.log",
+    benchmark:
+        "logs/{dataset}/benchmark/program_genes.tsv"
     resources:
         mem_mb=sized("annotate", "mem_mb"),
         runtime=sized("annotate", "runtime"),
@@ -70,9 +74,11 @@ rule convergence:
     threads: 1
     log:
         "logs/{dataset}/convergence.log",
+    benchmark:
+        "logs/{dataset}/benchmark/convergence.tsv"
     resources:
-        mem_mb=sized("annotate", "mem_mb"),
-        runtime=sized("annotate", "runtime"),
+        mem_mb=sized("convergence", "mem_mb"),
+        runtime=sized("convergence", "runtime"),
     conda:
         "../envs/bionmf.yaml"
     script:

@@ -14,7 +14,8 @@ import scipy.sparse as sp
 # squared_norm is the solvers' (their objective needs it); one definition, public here
 from .solvers._products import squared_norm, use_threads
 
-__all__ = ["nnls_fixed", "nnls_gram", "reconstruction_error", "refit_loadings", "refit_usages", "squared_norm"]
+__all__ = ["REFIT_BLOCK", "blocked_squared_norm", "nnls_fixed", "nnls_gram", "reconstruction_error", "refit_loadings",
+           "refit_usages", "row_blocks", "squared_norm"]
 
 
 @nb.njit(parallel=True, cache=True)
@@ -83,25 +84,71 @@ def nnls_gram(G: np.ndarray, B, *, max_iter: int = 1000, tol: float = 1e-8) -> n
     return out
 
 
-def refit_usages(X, programs: np.ndarray, **kwargs) -> np.ndarray:
-    """Usage of every program by every cell (n x k), programs (k x genes) fixed; X is n x genes."""
-    return nnls_fixed(X, programs, **kwargs)
+#: cells (rows of X) per block in the refits and residuals below: each block of X is multiplied
+#: (and, when X is float32, converted to float64) on its own, so the extra memory is one block,
+#: never a copy of all of X; 50,000 cells of 2000 genes at 10 % stored is 80 MB of float64 values
+REFIT_BLOCK = 50_000
 
 
-def refit_loadings(X, usages: np.ndarray, **kwargs) -> np.ndarray:
+def row_blocks(n: int, block: int = REFIT_BLOCK) -> list[slice]:
+    """Consecutive row ranges of at most ``block`` rows covering ``n`` rows."""
+    if block < 1:
+        raise ValueError(f"block must be a positive number of rows, got {block!r}")
+    return [slice(start, min(start + block, n)) for start in range(0, n, block)]
+
+
+def _times(X, rows: slice, right: np.ndarray) -> np.ndarray:
+    """X[rows] @ right in float64 (right: d x k float64), X dense or CSR."""
+    part = X[rows]
+    if sp.issparse(part):
+        return np.asarray(part @ right, dtype=np.float64)
+    return np.asarray(part, dtype=np.float64) @ right
+
+
+def refit_usages(X, programs: np.ndarray, *, block: int = REFIT_BLOCK, **kwargs) -> np.ndarray:
+    """Usage of every program by every cell (n x k), programs (k x genes) fixed; X is n x genes.
+
+    Computed ``block`` cells at a time (each row is its own problem, so the result does not
+    depend on ``block``); ``kwargs`` go to :func:`nnls_gram`.
+    """
+    P = np.asarray(programs, dtype=np.float64)
+    G, Pt = P @ P.T, np.ascontiguousarray(P.T)
+    out = np.empty((X.shape[0], P.shape[0]), dtype=np.float64)
+    for rows in row_blocks(X.shape[0], block):
+        out[rows] = nnls_gram(G, _times(X, rows, Pt), **kwargs)
+    return out
+
+
+def refit_loadings(X, usages: np.ndarray, *, block: int = REFIT_BLOCK, **kwargs) -> np.ndarray:
     """Loading of every gene on every program (k x genes), usages (n x k) fixed; X is n x genes.
 
-    Extends programs fitted on a subset of genes to all genes of X.
+    Extends programs fitted on a subset of genes to all genes of X. X^T U is summed over blocks
+    of ``block`` cells, so neither X^T nor a float64 copy of X is ever made.
     """
-    Xt = X.T.tocsr() if sp.issparse(X) else np.asarray(X).T
-    return nnls_fixed(Xt, np.asarray(usages).T, **kwargs).T
+    U = np.asarray(usages, dtype=np.float64)
+    B = np.zeros((X.shape[1], U.shape[1]), dtype=np.float64)
+    for rows in row_blocks(X.shape[0], block):
+        part = X[rows]
+        # X_b^T U_b: the transpose of a CSR block is a CSC view, read as it is stored
+        part = part.T if sp.issparse(part) else np.asarray(part, dtype=np.float64).T
+        B += np.asarray(part @ U[rows], dtype=np.float64)
+    return nnls_gram(U.T @ U, B, **kwargs).T
 
 
-def reconstruction_error(X, usages: np.ndarray, programs: np.ndarray) -> float:
-    """||X - U P||_F^2 (U: n x k usages, P: k x genes) without forming U P."""
+def blocked_squared_norm(X, *, block: int = REFIT_BLOCK) -> float:
+    """||X||_F^2 in float64, ``block`` cells at a time (:func:`squared_norm` converts all of X's
+    values to float64 at once)."""
+    return float(sum(squared_norm(X[rows] if sp.issparse(X) else np.asarray(X[rows])) for rows in
+                     row_blocks(X.shape[0], block)))
+
+
+def reconstruction_error(X, usages: np.ndarray, programs: np.ndarray, *, block: int = REFIT_BLOCK) -> float:
+    """||X - U P||_F^2 (U: n x k usages, P: k x genes) without forming U P (X read ``block`` cells
+    at a time)."""
     U = np.asarray(usages, dtype=np.float64)
     P = np.asarray(programs, dtype=np.float64)
-    x2 = squared_norm(X if sp.issparse(X) else np.asarray(X))
-    cross = float(np.einsum("nk,nk->", np.asarray(X @ P.T, dtype=np.float64), U))
+    x2 = blocked_squared_norm(X, block=block)
+    Pt = np.ascontiguousarray(P.T)
+    cross = sum(float(np.einsum("nk,nk->", _times(X, rows, Pt), U[rows])) for rows in row_blocks(X.shape[0], block))
     quad = float(np.einsum("kl,kl->", U.T @ U, P @ P.T))
     return max(x2 - 2.0 * cross + quad, 0.0)

@@ -4,9 +4,9 @@
 (:func:`read_table`), h5ad (:func:`read_h5ad`) and 10x Cell Ranger output (:func:`read_10x`).
 Writers: :func:`write_gct`, :func:`write_table`, :func:`write_gmt` (gene sets, read back by
 :func:`read_gmt`), and GenePattern NMFConsensus's cluster files (:func:`write_genepattern`).
-:func:`read_shape` reads a file's shape from its headers. A survey's metagenes/programs, for
-projecting new data onto them (:func:`bionmf.tl.project`): :func:`write_programs`,
-:func:`read_programs`.
+:func:`read_shape` reads a file's shape from its headers (:func:`read_stored` the values a
+sparse file stores). A survey's metagenes/programs, for projecting new data onto them
+(:func:`bionmf.tl.project`): :func:`write_programs`, :func:`read_programs`.
 """
 
 from ._gct import read_gct, write_gct
@@ -14,7 +14,7 @@ from ._genepattern import write_consensus_k_gct, write_genepattern, write_member
 from ._gmt import read_gmt, write_gmt
 from ._programs import Programs, programs_from_survey, read_programs, write_programs
 from ._read import annotate, detect_format, read, read_h5ad
-from ._shape import read_exact_shape, read_shape
+from ._shape import read_exact_shape, read_shape, read_stored
 from ._table import read_names, read_table, write_table
 from ._tenx import read_10x
 
@@ -32,6 +32,7 @@ __all__ = [
     "read_exact_shape",
     "read_programs",
     "read_shape",
+    "read_stored",
     "read_table",
     "write_consensus_k_gct",
     "write_gct",

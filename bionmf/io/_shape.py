@@ -40,6 +40,26 @@ def read_shape(path, *, format: str | None = None, transpose: bool | None = None
     return int(shape[0]), int(shape[1])
 
 
+def read_stored(path, *, format: str | None = None) -> int | None:
+    """The number of values a sparse expression file stores, from its headers: an h5ad file
+    whose ``X`` is sparse, a 10x HDF5 file or matrix directory; None for a dense matrix or
+    another format."""
+    path = as_path(path)
+    format = format or detect_format(path)
+    if format in ("h5ad", "10x_h5"):
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            group = f["X"] if format == "h5ad" else (f["matrix"] if "matrix" in f else f[next(iter(f))])
+            return int(group["data"].shape[0]) if isinstance(group, h5py.Group) else None
+    if format == "10x_mtx":
+        mtx = next(p for p in (path / "matrix.mtx.gz", path / "matrix.mtx") if p.exists())
+        with (gzip.open(mtx, "rt") if mtx.suffix == ".gz" else mtx.open()) as handle:
+            line = next(x for x in handle if not x.startswith("%"))
+        return int(line.split()[2])
+    return None
+
+
 def _hdf5_shape(path: Path, format: str) -> tuple[int, int]:
     import h5py
 

@@ -62,7 +62,9 @@ def clusters(
     expression coming from its cluster's metagene (weak, mixed samples are small and pale).
     Right (``proportions=True``): one stacked bar per sample of its metagene proportions,
     samples grouped by cluster, strongest members first, in the same colours (stepped bands
-    of the same values above 600 samples, which draw much faster).
+    of the same values above 600 samples, which draw much faster). Above ``MAX_DRAWN_SAMPLES``
+    (20,000) samples, both panels draw that many, evenly spaced in the cluster-then-strength
+    order (a PCA computed here is of those); the legend counts all samples.
 
     Parameters
     ----------
@@ -91,10 +93,21 @@ def clusters(
     survey, k, clusters_, P, strength, order = sample_layout(adata, key, rank)
     if ax is not None and proportions:
         raise ValueError("ax= holds one panel: pass proportions=False with it")
-    coords, axis_name, note = embedding(adata, basis)
-    palette = U.cluster_palette(k)
     n = adata.n_obs
-    size = (120.0 if n <= 100 else 40.0 if n <= 1000 else 12.0) if size is None else float(size)
+    counts = np.bincount(clusters_, minlength=k)
+    drawn = U.drawn_samples(order)
+    shown = adata
+    if drawn.size < n:
+        # a stratified subsample: evenly spaced along the cluster-then-strength order, so every
+        # cluster and strength level keeps its share; an embedding computed here uses only these
+        cells = np.sort(drawn)
+        shown = adata[cells]
+        clusters_, P, strength = clusters_[cells], P[cells], strength[cells]
+        order = np.searchsorted(cells, drawn)
+    coords, axis_name, note = embedding(shown, basis)
+    palette = U.cluster_palette(k)
+    m = shown.n_obs
+    size = (120.0 if m <= 100 else 40.0 if m <= 1000 else 12.0) if size is None else float(size)
 
     if ax is None:
         if proportions:
@@ -113,10 +126,11 @@ def clusters(
     ax.set_xlabel(f"{axis_name} 1{note}")
     ax.set_ylabel(f"{axis_name} 2")
     kind = "Projected clusters (largest usage)" if survey.get("kind") == "projection" else "Consensus clusters"
-    ax.set_title(f"{kind}, rank {k} ({n} samples)", fontsize=11)
+    drawn_note = "" if m == n else f", {m} drawn"
+    ax.set_title(f"{kind}, rank {k} ({n} samples{drawn_note})", fontsize=11)
     ax.set_label("embedding")
     handles = [Line2D([], [], marker="o", ls="none", color=palette[a], ms=7,
-                      label=f"cluster {a} ({int((clusters_ == a).sum())})") for a in range(k)]
+                      label=f"cluster {a} ({int(counts[a])})") for a in range(k)]
     handles += [Line2D([], [], marker="o", ls="none", color="0.3", ms=ms, alpha=al, label=lab)
                 for ms, al, lab in ((3.5, 0.35, "weak member"), (7.5, 1.0, "strong member"))]
     ax.legend(handles=handles, loc="best", fontsize=8, frameon=True, framealpha=0.8)
@@ -124,32 +138,32 @@ def clusters(
     if not proportions:
         return U.finish(ax, show=show, save=save)
 
-    x = np.arange(n)
-    bottom = np.zeros(n)
+    x = np.arange(m)
+    bottom = np.zeros(m)
     for a in range(k):
-        if n <= MAX_BARS:
+        if m <= MAX_BARS:
             bx.bar(x, P[order, a], bottom=bottom, width=1.0, color=palette[a], label=f"metagene {a}", lw=0)
         else:  # one bar patch per sample gets slow for thousands of cells: one stepped band per metagene
             bx.fill_between(x, bottom, bottom + P[order, a], step="mid", color=palette[a], label=f"metagene {a}",
                             lw=0)
         bottom += P[order, a]
-    bx.set_xlim(-0.5, n - 0.5)
+    bx.set_xlim(-0.5, m - 0.5)
     bx.set_ylim(0, 1)
     bx.set_ylabel("metagene proportion")
     bx.set_label("proportions")
-    U.sample_ticks(bx, adata.obs_names[order].astype(str), axis="x")
+    U.sample_ticks(bx, shown.obs_names[order].astype(str), axis="x")
     bounds = np.flatnonzero(np.diff(clusters_[order])) + 0.5
     for b in bounds:
         bx.axvline(b, color="black", lw=1.0)
-    starts = np.concatenate([[0], np.ceil(bounds).astype(int), [n]])
+    starts = np.concatenate([[0], np.ceil(bounds).astype(int), [m]])
     for s, e in zip(starts[:-1], starts[1:]):
         # name wide groups in full, narrow ones by number, and leave slivers unnamed so labels never collide
-        width = (e - s) / n
+        width = (e - s) / m
         if width >= 0.025:
             text = f"cluster {clusters_[order][s]}" if width >= 0.12 else str(clusters_[order][s])
             bx.text((s + e - 1) / 2, 1.01, text, ha="center", va="bottom", fontsize=8,
                     transform=bx.get_xaxis_transform())
-    bx.set_xlabel("samples, grouped by consensus cluster")
+    bx.set_xlabel("samples, grouped by consensus cluster" + ("" if m == n else f" ({m} of {n}, evenly spaced)"))
     bx.set_title("Metagene proportions per sample", fontsize=11, pad=16)
     bx.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()

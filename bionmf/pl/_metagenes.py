@@ -91,7 +91,9 @@ def metagenes(
     cluster, by the proportion of the cluster's metagene; tracks show the cluster and any
     ``obs`` column. Bottom: for the first ``n_genes`` signature genes of every metagene, the
     share of the gene's loading held by each metagene, genes grouped by metagene. Both panels
-    have metagenes as rows, so a clean result looks block-diagonal in each.
+    have metagenes as rows, so a clean result looks block-diagonal in each. Above
+    ``MAX_DRAWN_SAMPLES`` (20,000) samples, that many are drawn, evenly spaced in the plotted
+    order.
 
     Parameters
     ----------
@@ -133,6 +135,7 @@ def metagenes(
 
     tracks = [U.cluster_track(clusters, k, "consensus cluster")] + U.obs_tracks(adata, columns)
     n, g = adata.n_obs, len(table)
+    order = U.drawn_samples(order)
     fig = plt.figure(figsize=(11, 2.2 + 0.45 * k * 2 + 0.25 * len(tracks) + (1.2 if g <= U.MAX_TICK_LABELS else 0.3)
                               + (1.0 if n <= U.MAX_TICK_LABELS else 0.3)))
     heights = [0.25] * len(tracks) + [0.45 * k, 1.6 if n <= U.MAX_TICK_LABELS else 0.5, 0.45 * k]
@@ -149,7 +152,7 @@ def metagenes(
     ax_h.set_yticks(np.arange(k))
     ax_h.set_yticklabels(row_labels, fontsize=8)
     U.sample_ticks(ax_h, adata.obs_names[order].astype(str), axis="x")
-    ax_h.set_xlabel(f"samples, grouped by consensus cluster ({n})", fontsize=9)
+    ax_h.set_xlabel(f"samples, grouped by consensus cluster ({n}{_drawn_note(order, n)})", fontsize=9)
     U.colorbar(fig, im, fig.add_subplot(gs[len(tracks), 1]), "metagene proportion")
     fig.axes[0].set_title(f"Coefficients H (coefmap), rank {k}", fontsize=11, loc="left", pad=8)
 
@@ -191,7 +194,9 @@ def signatures(
     track). Columns: samples grouped by consensus cluster, strongest members first (top
     tracks). Values: expression standardized per gene (z-score over samples, clipped at
     +-``vmax``), after log1p when the data are on a raw scale. A good signature shows a
-    block of high expression where its metagene's cluster is.
+    block of high expression where its metagene's cluster is. Above ``MAX_DRAWN_SAMPLES``
+    (20,000) samples, that many are drawn, evenly spaced in the plotted order, still
+    standardized over all samples (read a block at a time: nothing samples x genes is made).
 
     Parameters
     ----------
@@ -235,19 +240,25 @@ def signatures(
         raise ValueError(f"layer {layer!r} not found; adata.layers has {list(adata.layers)}")
     X = adata.X if layer is None else adata.layers[layer]
     gene_idx = adata.var_names.get_indexer(table["gene"])
-    E = X[:, gene_idx]
-    E = E.toarray() if sp.issparse(E) else np.asarray(E, dtype=np.float64)
-    E = E.astype(np.float64)
-    if log1p is None:
-        log1p = float(np.nanmax(E)) > RAW_SCALE_MAX if E.size else False
-    if log1p:
-        E = np.log1p(np.clip(E, 0, None))
-    sd = E.std(axis=0)
-    Z = np.divide(E - E.mean(axis=0), sd, out=np.zeros_like(E), where=sd > 0)
-    Z = np.clip(Z, -vmax, vmax)[order].T  # genes x samples, plotted order
+    drawn = U.drawn_samples(order)
+    if drawn.size == order.size:
+        E = _expression(X, gene_idx, None, False)
+        if log1p is None:
+            log1p = float(np.nanmax(E)) > RAW_SCALE_MAX if E.size else False
+        if log1p:
+            E = np.log1p(np.clip(E, 0, None))
+        mean, sd = E.mean(axis=0), E.std(axis=0)
+        E = E[order]
+    else:  # standardized over all samples, a block at a time; only the drawn samples made dense
+        shown = np.sort(drawn)
+        E, log1p, mean, sd = _drawn_expression(X, gene_idx, shown, log1p)
+        E = E[np.searchsorted(shown, drawn)]
+        order = drawn
+    Z = np.divide(E - mean, sd, out=np.zeros_like(E), where=sd > 0)
+    Z = np.clip(Z, -vmax, vmax).T  # genes x samples, plotted order
 
     tracks = [U.cluster_track(clusters, k, "consensus cluster")] + U.obs_tracks(adata, columns)
-    g, n = Z.shape
+    g = Z.shape[0]
     # rows are given the height a label needs, so gene names stay readable up to MAX_GENE_LABELS
     label_genes = g <= MAX_GENE_LABELS
     heat_h = max(3.0, min(0.14 * g, 14.0))
@@ -282,11 +293,39 @@ def signatures(
         ax.axhline(b - 0.5, color="black", lw=0.8)
     for b in np.flatnonzero(np.diff(clusters[order])) + 0.5:
         ax.axvline(b, color="black", lw=0.8)
-    ax.set_xlabel(f"samples, grouped by consensus cluster ({n})", fontsize=9)
+    ax.set_xlabel(f"samples, grouped by consensus cluster ({adata.n_obs}{_drawn_note(order, adata.n_obs)})",
+                  fontsize=9)
     cax = side[0].subgridspec(2, 1, height_ratios=[0.25, 1.0])[0]
     U.colorbar(fig, im, fig.add_subplot(cax), "z-score" + (" of log1p" if log1p else ""), orientation="horizontal")
     fig.axes[0].set_title(
-        f"Signature genes, rank {k}: top {n_genes} per metagene by {method} ({g} genes x {n} samples)",
+        f"Signature genes, rank {k}: top {n_genes} per metagene by {method} ({g} genes x {adata.n_obs} samples)",
         fontsize=11, loc="left", pad=8,
     )
     return U.finish(fig, show=show, save=save)
+
+
+def _drawn_note(order: np.ndarray, n: int) -> str:
+    return "" if len(order) == n else f"; {len(order)} drawn, evenly spaced"
+
+
+def _expression(X, genes: np.ndarray, rows, log1p: bool) -> np.ndarray:
+    """Dense float64 expression of ``genes`` in ``rows`` (None: all samples), after log1p when
+    ``log1p``."""
+    E = X[:, genes] if rows is None else X[rows][:, genes]
+    E = E.toarray() if sp.issparse(E) else np.asarray(E, dtype=np.float64)
+    E = E.astype(np.float64)
+    return np.log1p(np.clip(E, 0, None)) if log1p else E
+
+
+def _drawn_expression(X, genes: np.ndarray, drawn: np.ndarray, log1p: bool | None, block: int = 50_000):
+    """Expression of ``genes`` in the ``drawn`` samples (sorted indices), and the per-gene mean and
+    standard deviation over all samples, computed a block of samples at a time (two passes), so
+    that no samples x genes array larger than a block is made. Returns (E, log1p, mean, sd)."""
+    blocks = [slice(a, min(a + block, X.shape[0])) for a in range(0, X.shape[0], block)]
+    if log1p is None:
+        top = max((float(np.nanmax(_expression(X, genes, b, False))) for b in blocks), default=0.0)
+        log1p = top > RAW_SCALE_MAX
+    total = sum(_expression(X, genes, b, log1p).sum(axis=0) for b in blocks)
+    mean = total / X.shape[0]
+    spread = sum(((_expression(X, genes, b, log1p) - mean) ** 2).sum(axis=0) for b in blocks)
+    return _expression(X, genes, drawn, log1p), log1p, mean, np.sqrt(spread / X.shape[0])

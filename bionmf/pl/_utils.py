@@ -25,6 +25,22 @@ HEATMAP, DENDROGRAM, TRACK, COLORBAR, LEGEND = "heatmap", "dendrogram", "track",
 
 CONSENSUS_CMAP = "rocket_r"  # light for 0, dark for 1: stable blocks stand out as dark squares
 MAX_TICK_LABELS = 60  # above this many samples or genes, names would overlap: hide them
+# samples drawn at most in a heatmap, a track or a scatter: a figure is a few thousand pixels wide,
+# and a million columns would only cost memory and time (every plot of a million cells draws this many)
+MAX_DRAWN_SAMPLES = 20_000
+
+
+def drawn_samples(order: np.ndarray, limit: int | None = None) -> np.ndarray:
+    """``order`` (samples in plotted order) thinned to ``limit`` (default
+    :data:`MAX_DRAWN_SAMPLES`) evenly spaced samples when it is longer, so that every stretch of
+    it (a cluster, from its strongest to its weakest members) keeps its share of the width;
+    ``order`` itself otherwise."""
+    limit = MAX_DRAWN_SAMPLES if limit is None else int(limit)
+    order = np.asarray(order)
+    if order.size <= limit:
+        return order
+    # spacing above 1: the rounded positions are distinct
+    return order[np.linspace(0, order.size - 1, limit).round().astype(np.intp)]
 
 
 def consensus_survey(adata: ad.AnnData, key: str, rank: int | None) -> tuple[dict, int]:

@@ -12,7 +12,7 @@ Needs the ``workflow`` extra (snakemake, jsonschema) only to run the workflow it
 """
 
 from .config import SURVEY_KEYS, check_config, config_errors, dataset_kind, survey_options, validate_config
-from .datasets import BUNDLED_PREFIX, data_shape, dataset_files, prepare_dataset, read_dataset
+from .datasets import BUNDLED_PREFIX, data_shape, data_stored, dataset_files, prepare_dataset, read_dataset
 from .jobs import (
     DamagedFile,
     cluster_table,
@@ -67,6 +67,7 @@ __all__ = [
     "config_errors",
     "consensus_frame",
     "data_shape",
+    "data_stored",
     "dataset_files",
     "dataset_kind",
     "job_classes",

@@ -80,6 +80,29 @@ def data_shape(spec: Mapping, *, workdir: str | Path = ".") -> tuple[int, int]:
     return _file_shape(str(path.resolve()), path.stat().st_mtime, spec.get("format"), transpose)
 
 
+def data_stored(spec: Mapping, *, workdir: str | Path = ".") -> int | None:
+    """The values a data set entry's file stores when its matrix is sparse (an h5ad file with a
+    sparse ``X``, a 10x file), read from its headers; None for a dense matrix or a format whose
+    count cannot be read cheaply. Sizes the jobs' memory, which grows with the stored values."""
+    path = spec["path"]
+    if is_bundled(path):
+        return None
+    path = Path(workdir) / path
+    try:
+        return _file_stored(str(path.resolve()), path.stat().st_mtime, spec.get("format"))
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=64)
+def _file_stored(path: str, mtime: float, format: str | None) -> int | None:
+    try:
+        return io.read_stored(path, format=format)
+    except Exception as error:  # sizing must never stop the workflow: size as dense
+        logger.debug("could not read the stored values of %s (%s); sizing as dense", path, error)
+        return None
+
+
 @lru_cache(maxsize=64)
 def _file_shape(path: str, mtime: float, format: str | None, transpose: bool | None) -> tuple[int, int]:
     path = Path(path)

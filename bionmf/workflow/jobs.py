@@ -127,6 +127,18 @@ def cluster_table(adata: ad.AnnData, *, key: str = "nmf") -> pd.DataFrame:
     return table
 
 
+def sharing_matrices(adata: ad.AnnData) -> ad.AnnData:
+    """A new AnnData that shares ``adata``'s matrices (X, layers, obsm, varm arrays) and holds
+    copies of its annotations (obs, var, and the mapping ``uns``, not its values).
+
+    The output functions write a tool's results into an AnnData they then read and drop; with
+    this one instead of ``adata.copy()`` (``copy=True``) they never copy X, which at a million
+    cells is gigabytes. The tools only add entries, so ``adata`` is left as it was.
+    """
+    return ad.AnnData(X=adata.X, obs=adata.obs.copy(), var=adata.var.copy(), uns=dict(adata.uns),
+                      obsm=dict(adata.obsm), varm=dict(adata.varm), layers=dict(adata.layers))
+
+
 def signature_sets(
     adata: ad.AnnData, *, rank: int, options: Mapping, key: str = "nmf"
 ) -> tuple[pd.DataFrame, dict[str, list[str]], dict[str, str]]:
@@ -136,7 +148,8 @@ def signature_sets(
     """
     from ..tl import signatures
 
-    result = signatures(adata, rank=rank, key=key, copy=True, **dict(options))
+    result = sharing_matrices(adata)
+    signatures(result, rank=rank, key=key, **dict(options))
     entry = result.uns[f"{key}_signatures"]
     gene_sets = {name: [str(g) for g in genes] for name, genes in entry["gene_sets"].items()}
     descriptions = {name: str(text) for name, text in dict(entry.get("descriptions", {})).items()}
@@ -154,10 +167,29 @@ def write_json(data: Mapping, path: str | Path) -> None:
         file.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+#: the line :func:`job_log` ends every job's log with; benchmarks/singlecell_1m.py reads it
+USAGE_LINE = "job usage: CPU %.2f s, peak RSS %.1f MB"
+
+
+def _log_usage() -> None:
+    """The job process's CPU time (user + system, since it started) and its peak resident memory,
+    exact from the kernel (Snakemake's ``benchmark:`` files sample both every 30 s). Linux units:
+    ``ru_maxrss`` is in KiB there."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+    logger.info(USAGE_LINE, cpu, max(usage.ru_maxrss, children.ru_maxrss) / 1024.0)
+
+
 @contextmanager
 def job_log(path: str | Path | None, *, threads: int = 1) -> Iterator[logging.Logger]:
     """Run a rule's body: its ``bionmf`` log, warnings and any error's traceback go to ``path``,
-    and BLAS and numba use ``threads`` threads (the rule's ``threads``), no more.
+    and BLAS and numba use ``threads`` threads (the rule's ``threads``), no more. The log ends
+    with the job's CPU time and peak memory (``USAGE_LINE``).
     """
     import numba
     from threadpoolctl import threadpool_limits
@@ -179,6 +211,7 @@ def job_log(path: str | Path | None, *, threads: int = 1) -> Iterator[logging.Lo
         logger.exception("job failed")
         raise
     finally:
+        _log_usage()
         numba.set_num_threads(previous_threads)
         logging.captureWarnings(False)
         logger.setLevel(previous_level)

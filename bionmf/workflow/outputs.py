@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..core import RankRuns
 from ..io import write_genepattern
+from .jobs import sharing_matrices
 
 #: program gene tables written by :func:`write_program_genes`, by output name
 PROGRAM_GENE_TABLES = ("zscore", "expression", "top_genes")
@@ -40,7 +41,8 @@ def write_program_genes(adata: ad.AnnData, paths: Mapping[str, str | Path], *, k
     missing = [name for name in PROGRAM_GENE_TABLES if name not in paths]
     if missing:
         raise ValueError(f"write_program_genes: no output path for {missing}")
-    result = program_genes(adata, key=key, n_top=n_top, copy=True)
+    result = sharing_matrices(adata)
+    program_genes(result, key=key, n_top=n_top)
     base = f"{key}_genes"
     k = result.varm[f"{base}_zscore"].shape[1]
     columns = pd.Index([f"program_{a}" for a in range(k)], name="gene")
@@ -66,7 +68,8 @@ def write_convergence(adata: ad.AnnData, table_path: str | Path, plot_path: str 
     recorded best runs)."""
     from ..tl import convergence
 
-    result = convergence(adata, key=key, runs=runs, copy=True)
+    result = sharing_matrices(adata)
+    convergence(result, key=key, runs=runs)
     record = result.uns[f"{key}_convergence"]
     record["trace"].to_csv(table_path, sep="\t", index=False)
     if plot_path is not None:

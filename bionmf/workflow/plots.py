@@ -9,6 +9,7 @@ import anndata as ad
 import pandas as pd
 
 from ..core import consensus_kind
+from .jobs import sharing_matrices
 
 
 #: Plots of the whole survey drawn by :func:`plot_survey`, by output name (either consensus).
@@ -50,7 +51,7 @@ def plot_survey(
     missing = [name for name in SURVEY_PLOTS if name not in paths]
     if missing:
         raise ValueError(f"plot_survey: no output path for {missing}")
-    adata = adata.copy()
+    adata = sharing_matrices(adata)
     select_signatures(adata, key=key, **dict(signatures))
     annotate = annotation_columns(adata, key=key)
     panels = consensus_kind(adata.uns[key]["params"]["consensus"]).plot_metrics

@@ -23,19 +23,23 @@ OPS_PER_SECOND = 5e9
 RUNTIME_MARGIN = 20.0
 
 
-def factorize_seconds(shape: tuple[int, int], *, rank: int, runs: int, max_iter: int = 2000) -> float:
-    """Single-thread seconds of ``runs`` runs at ``rank``, were they to run ``max_iter`` / 2 iterations."""
+def factorize_seconds(shape: tuple[int, int], *, rank: int, runs: int, max_iter: int = 2000,
+                      stored: int | None = None) -> float:
+    """Single-thread seconds of ``runs`` runs at ``rank``, were they to run ``max_iter`` / 2
+    iterations; the products with a sparse matrix cost its ``stored`` values, not samples x genes."""
     n, g = shape
-    return 4.0 * n * g * rank * runs * (max_iter / 2) / OPS_PER_SECOND
+    values = float(n) * g if stored is None else float(stored)
+    return 4.0 * values * rank * runs * (max_iter / 2) / OPS_PER_SECOND
 
 
-def job_threads(shape: tuple[int, int], *, rank: int, runs: int, max_iter: int = 2000, most: int = 4) -> int:
+def job_threads(shape: tuple[int, int], *, rank: int, runs: int, max_iter: int = 2000, most: int = 4,
+                stored: int | None = None) -> int:
     """Threads worth giving a factorization job: one per ~10 s of estimated work, 1 to ``most``.
 
     Small jobs get one thread, so that more of them run side by side (their cost is mostly Python
     start-up); numba parallelizes a job over its runs, so more threads than runs are useless.
     """
-    seconds = factorize_seconds(shape, rank=rank, runs=runs, max_iter=max_iter)
+    seconds = factorize_seconds(shape, rank=rank, runs=runs, max_iter=max_iter, stored=stored)
     return int(max(1, min(most, runs, math.ceil(seconds / 10.0))))
 
 
@@ -45,32 +49,48 @@ JOB_BASE_MB = 1200
 
 def job_resources(
     step: str, shape: tuple[int, int], *, threads: int = 1, rank: int = 2, runs: int = 1,
-    n_ranks: int = 1, max_iter: int = 2000,
+    n_ranks: int = 1, max_iter: int = 2000, stored: int | None = None, pairwise: bool = True,
 ) -> dict[str, int]:
     """``mem_mb`` and ``runtime`` (minutes) requests of one job, from the data size.
 
     Generous estimates for cluster schedulers (a queue kill costs more than an oversized
-    request): the matrix is held as float64
-    on read and in the solver's precision; a factorization run costs about
+    request). ``stored``: the values a sparse input stores (:func:`bionmf.workflow.data_stored`;
+    None: a dense matrix of ``shape``), which is what a sparse matrix costs in memory, 12 bytes
+    each as float64 CSR (8 for a dense float64 value); the solver holds the matrix in its
+    precision, and a transposed copy of a sparse one. ``pairwise``: the consensus kind keeps
+    samples x samples matrices (the sample consensus); the component consensus keeps only
+    samples x rank arrays besides the matrix. A factorization run costs about
     ``4 * samples * genes * rank`` operations per iteration (:func:`factorize_seconds`), and
     the runtime request is :data:`RUNTIME_MARGIN` times that estimate.
     """
     n, g = shape
     cells = float(n) * float(g)
+    values, value_bytes, solver_bytes = (cells, 8, 4 * (1 + threads)) if stored is None else (float(stored), 12, 16)
+    matrix = values * value_bytes
+    pairs = float(n) * n if pairwise else 0.0
     mb = 1e-6
     if step == "prepare":
-        mem = JOB_BASE_MB + 6 * cells * 8 * mb
+        # a sparse matrix is normalized in place of its values (4.7 GB at 180 million stored values,
+        # 2.2x the float64 matrix); a dense one goes through several dense copies
+        mem = JOB_BASE_MB + (6 if stored is None else 4) * matrix * mb
         minutes = 5 + cells * 2e-6 / 60
     elif step == "factorize":
         per_run = (g + n) * rank * 4 * 4
-        mem = JOB_BASE_MB + (cells * 8 + cells * 4 * (1 + threads) + runs * per_run) * mb
-        seconds = factorize_seconds(shape, rank=rank, runs=runs, max_iter=max_iter) / max(threads, 1)
+        # the matrix as read, in the solver's layout, and ||X||^2 converting its values to float64
+        mem = JOB_BASE_MB + (matrix + values * solver_bytes + values * 16 + runs * per_run) * mb
+        seconds = factorize_seconds(shape, rank=rank, runs=runs, max_iter=max_iter, stored=stored) / max(threads, 1)
         minutes = 5 + RUNTIME_MARGIN * seconds / 60
+    elif step == "convergence":
+        # the best run of every rank computed again, one after another: a factorize job of one run
+        # in memory, of n_ranks runs in time
+        mem = JOB_BASE_MB + (matrix + values * solver_bytes + values * 16 + (g + n) * rank * 4 * 4) * mb
+        minutes = 5 + RUNTIME_MARGIN * factorize_seconds(shape, rank=rank, runs=n_ranks, max_iter=max_iter,
+                                                         stored=stored) / 60
     elif step == "consensus":
-        mem = JOB_BASE_MB + (cells * 12 + 6 * n * n * 8 + runs * n * 2) * mb
-        minutes = 5 + (cells * rank + n * n * math.log2(n + 2)) * 1e-7 / 60
+        mem = JOB_BASE_MB + (matrix * 1.5 + 6 * pairs * 8 + runs * n * 2 + 8 * n * rank * 8) * mb
+        minutes = 5 + (cells * rank + pairs * math.log2(n + 2)) * 1e-7 / 60
     elif step in ("annotate", "signatures", "plots", "clusters"):
-        mem = JOB_BASE_MB + 200 + (4 * cells * 8 + n_ranks * (n * n + (g + n) * rank) * 8) * mb
+        mem = JOB_BASE_MB + 200 + (4 * matrix + n_ranks * (pairs + (g + n) * rank) * 8) * mb
         minutes = 5 + n_ranks * cells * 1e-7 / 60
     else:
         raise ValueError(f"unknown workflow step {step!r}")
