@@ -271,3 +271,24 @@ def test_workflow_schema_follows_the_library():
     assert props["crossval"]["default"] is signature["crossval"].default is None
     assert props["crossval_runs"]["default"] == signature["crossval_runs"].default
     assert set(cv.CV_RULES) <= set(props["rank_rule"]["enum"])
+
+
+def test_bicross_too_large_for_memory_is_refused_before_any_run():
+    """A million cells x 2000 genes would make 4 GB dense blocks per bi-cross run: refused up
+    front, naming the option and the config key, by the library and by the survey's options."""
+
+    from bionmf.core import SurveyOptions
+    from bionmf.core.crossval import bicross_dense_bytes, check_bicross_size, crossval_rank
+    from bionmf.core.summary import SurveyOptionError
+
+    assert bicross_dense_bytes((1_000_000, 2000)) == 8 * 500_000 * 1000
+    check_bicross_size((100_000, 2000))  # 0.8 GB blocks: allowed
+    with pytest.raises(ValueError, match=r"crossval: null"):
+        check_bicross_size((1_000_000, 2000))
+    with pytest.raises(SurveyOptionError, match=r"3\.7 GiB") as error:
+        SurveyOptions(ranks=[2, 3], crossval="bicross").for_data((1_000_000, 2000))
+    assert error.value.option == "crossval"
+    SurveyOptions(ranks=[2, 3], crossval="speckled").for_data((1_000_000, 2000))  # no dense blocks
+    huge = sp.csr_matrix((1_000_000, 2000), dtype=np.float32)
+    with pytest.raises(ValueError, match="dense held-out blocks"):
+        crossval_rank(huge, 2, [0], scheme="bicross")

@@ -64,6 +64,10 @@ DEFAULT_TOL = 1e-4
 DEFAULT_MAX_ITER = 1000
 #: iterations of the fold-in regressions of the bi-cross scheme (one factor fixed)
 FOLD_IN_ITER = 200
+#: the largest dense block a bi-cross run may make (its held-out block and the two blocks it folds
+#: in are dense float64 arrays of about samples / folds x genes / folds each): beyond it the run is
+#: refused up front rather than exhausting memory after the survey (1M cells x 2000 genes: 4 GB each)
+BICROSS_MAX_DENSE_BYTES = 2 * 1024**3
 
 
 def fold_seed(random_state: int, fold: int) -> np.random.SeedSequence:
@@ -290,6 +294,24 @@ def _options(loss: str, max_iter: int, tol: float, dtype: str) -> SolverOptions:
     return SolverOptions(algorithm=algorithm, stop="objective", tol=tol, max_iter=max_iter, dtype=dtype, init="mean")
 
 
+def bicross_dense_bytes(shape: tuple[int, int], folds: int = 2) -> int:
+    """Bytes of the largest dense float64 block a bi-cross run of a samples x genes matrix makes."""
+    n, m = shape
+    held_n, held_m = -(-n // folds), -(-m // folds)
+    return 8 * max(held_n * (m - m // folds), (n - n // folds) * held_m, held_n * held_m)
+
+
+def check_bicross_size(shape: tuple[int, int], folds: int = 2) -> None:
+    """Refuse a bi-cross-validation whose dense blocks would exceed :data:`BICROSS_MAX_DENSE_BYTES`."""
+    need = bicross_dense_bytes(shape, folds)
+    if need > BICROSS_MAX_DENSE_BYTES:
+        raise ValueError(
+            f"crossval='bicross' on {shape[0]} samples x {shape[1]} genes makes dense held-out blocks of "
+            f"{need / 1024**3:.1f} GiB each (limit {BICROSS_MAX_DENSE_BYTES / 1024**3:.0f} GiB); set crossval=None "
+            "(workflow config: crossval: null) for data this large, or cross-validate a subsample of the samples"
+        )
+
+
 def _check_data(X, rank: int, scheme: str, holdout: float, folds: int) -> None:
     n, m = X.shape
     if scheme not in SCHEMES:
@@ -316,6 +338,7 @@ def _check_data(X, rank: int, scheme: str, holdout: float, folds: int) -> None:
     else:
         if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
             raise ValueError(f"folds must be an int >= 2, got {folds!r}")
+        check_bicross_size((n, m), folds)
         kept_n = n - -(-n // folds)
         kept_m = m - -(-m // folds)
         if n < folds or m < folds or min(kept_n, kept_m) <= rank:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .components import DENSITY_THRESHOLD
 from .consensus_kinds import CONSENSUS_MODES, consensus_kind, resolve_consensus
 from .crossval import SCHEMES as CROSSVAL_SCHEMES
+from .crossval import check_bicross_size
 from .rank_selection import ALL_RULES, CV_RULES
 from .seeding import check_random_state
 from .solvers import SolverOptions
@@ -122,6 +123,11 @@ class SurveyOptions:
                 f"ranks {high} too large for {shape[0]} samples x {shape[1]} genes: every rank must be "
                 f"below min(n_samples, n_genes) = {limit}"
             )
+        if self.crossval == "bicross":
+            try:
+                check_bicross_size(shape)
+            except ValueError as error:
+                raise SurveyOptionError("crossval", str(error)) from None
         return self.for_samples(shape[0])
 
     def solver_options(self, solver: Mapping | SolverOptions | None = None, *, algorithm: str | None = None) -> SolverOptions:
