@@ -10,12 +10,12 @@ import pytest
 import scipy.sparse as sp
 
 from bionmf.core.linalg import (
-    blocked_squared_norm,
     nnls_fixed,
     reconstruction_error,
     refit_loadings,
     refit_usages,
     row_blocks,
+    squared_norm,
 )
 
 
@@ -65,7 +65,7 @@ def test_blocked_loadings_and_error_equal_the_direct_formulas():
         np.testing.assert_allclose(refit_loadings(X, usages, block=block), direct, rtol=1e-9, atol=1e-12)
         error = reconstruction_error(X, usages, programs, block=block)
         assert error == pytest.approx(((Xd - usages @ programs) ** 2).sum(), rel=1e-9)
-        assert blocked_squared_norm(X, block=block) == pytest.approx((Xd**2).sum(), rel=1e-12)
+        assert squared_norm(X, chunk=block) == pytest.approx((Xd**2).sum(), rel=1e-12)
 
 
 def test_usage_refit_of_float32_csr_copies_no_more_than_a_block():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .components import DENSITY_THRESHOLD, LOCAL_NEIGHBORHOOD, consensus_programs
-from .linalg import blocked_squared_norm, reconstruction_error, refit_usages
+from .linalg import squared_norm, reconstruction_error, refit_usages
 from .rank_selection import COMPONENT_RULES, CV_RULES
 from .runs import RankRuns
 from .summary import RUN_METRIC_COLUMNS, ConsensusKind, RankSummary, SurveyOptionError, run_metrics
@@ -66,7 +66,7 @@ def summarize_components(
     values = {
         "stability": found.stability,
         "error": error,
-        "evar": 1.0 - error / blocked_squared_norm(X),
+        "evar": 1.0 - error / squared_norm(X),
         "n_spectra_kept": int(found.n_kept),
         **run_metrics(rank_runs),
     }

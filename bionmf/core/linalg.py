@@ -14,7 +14,7 @@ import scipy.sparse as sp
 # squared_norm is the solvers' (their objective needs it); one definition, public here
 from .solvers._products import squared_norm, use_threads
 
-__all__ = ["REFIT_BLOCK", "blocked_squared_norm", "nnls_fixed", "nnls_gram", "reconstruction_error", "refit_loadings",
+__all__ = ["REFIT_BLOCK", "nnls_fixed", "nnls_gram", "reconstruction_error", "refit_loadings",
            "refit_usages", "row_blocks", "squared_norm"]
 
 
@@ -135,19 +135,12 @@ def refit_loadings(X, usages: np.ndarray, *, block: int = REFIT_BLOCK, **kwargs)
     return nnls_gram(U.T @ U, B, **kwargs).T
 
 
-def blocked_squared_norm(X, *, block: int = REFIT_BLOCK) -> float:
-    """||X||_F^2 in float64, ``block`` cells at a time (:func:`squared_norm` converts all of X's
-    values to float64 at once)."""
-    return float(sum(squared_norm(X[rows] if sp.issparse(X) else np.asarray(X[rows])) for rows in
-                     row_blocks(X.shape[0], block)))
-
-
 def reconstruction_error(X, usages: np.ndarray, programs: np.ndarray, *, block: int = REFIT_BLOCK) -> float:
     """||X - U P||_F^2 (U: n x k usages, P: k x genes) without forming U P (X read ``block`` cells
     at a time)."""
     U = np.asarray(usages, dtype=np.float64)
     P = np.asarray(programs, dtype=np.float64)
-    x2 = blocked_squared_norm(X, block=block)
+    x2 = squared_norm(X)
     Pt = np.ascontiguousarray(P.T)
     cross = sum(float(np.einsum("nk,nk->", _times(X, rows, Pt), U[rows])) for rows in row_blocks(X.shape[0], block))
     quad = float(np.einsum("kl,kl->", U.T @ U, P @ P.T))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .components import LOCAL_NEIGHBORHOOD, consensus_programs, local_density, normalize_spectra
-from .linalg import blocked_squared_norm, reconstruction_error, refit_usages
+from .linalg import squared_norm, reconstruction_error, refit_usages
 
 
 @dataclass
@@ -99,7 +99,7 @@ def rethreshold_spectra(
         metrics={
             "stability": found.stability,
             "error": error,
-            "evar": 1.0 - error / blocked_squared_norm(X),
+            "evar": 1.0 - error / squared_norm(X),
             "n_spectra_kept": int(found.n_kept),
         },
     )

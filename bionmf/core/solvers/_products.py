@@ -344,10 +344,19 @@ def gram(A: np.ndarray) -> np.ndarray:
     return np.matmul(A, A.transpose(0, 2, 1))
 
 
-def squared_norm(X) -> float:
-    """||X||_F^2 in float64."""
-    values = X.data if sp.issparse(X) else X
-    return float(np.dot(values.ravel().astype(np.float64), values.ravel().astype(np.float64)))
+#: stored values converted to float64 at a time by :func:`squared_norm` (32 MB), so the norm of a
+#: large float32 matrix never makes a float64 copy of all of it
+NORM_CHUNK = 1 << 22
+
+
+def squared_norm(X, *, chunk: int = NORM_CHUNK) -> float:
+    """||X||_F^2 in float64, ``chunk`` values at a time."""
+    values = (X.data if sp.issparse(X) else np.asarray(X)).ravel()
+    total = 0.0
+    for start in range(0, values.size, chunk):
+        part = values[start:start + chunk].astype(np.float64)
+        total += float(np.dot(part, part))
+    return total
 
 
 def frobenius_residual(X, Wt: np.ndarray, H: np.ndarray, x_norm2: float) -> np.ndarray:
