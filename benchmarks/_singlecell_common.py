@@ -122,8 +122,26 @@ def run_bionmf(counts_path: Path, genes, ranks, n_runs: int, *, seed: int, n_job
     adata = adata[:, keep].copy()
     use = use[keep]
     adata.layers["scaled"] = scale_genes(adata.X)
-    bionmf.tl.nmf(adata, ranks=list(ranks), n_runs=n_runs, algorithm="hals", consensus="components",
+    # no algorithm named: the component consensus picks its solver (HALS, cNMF's start and stop)
+    bionmf.tl.nmf(adata, ranks=list(ranks), n_runs=n_runs, consensus="components",
                   layer="scaled", use_genes=use, random_state=seed, n_jobs=n_jobs, solver={"dtype": dtype, **options}, verbose=False)
+    total = time.perf_counter() - start
+    return {"times": {"read": t_read, "total": total}, "adata": adata}
+
+
+def run_bionmf_as_user(counts_path: Path, ranks, n_runs: int, *, seed: int) -> dict:
+    """The scanpy user's two calls of issue 12, end to end from the counts file: ``pp.normalize``
+    with the single-cell preset (its own 2000 variable genes, scaled), then ``tl.nmf`` with the
+    component consensus and nothing else named (solver, start, stop and progress all defaults)."""
+    import anndata as ad
+
+    import bionmf
+
+    start = time.perf_counter()
+    adata = ad.read_h5ad(counts_path)
+    t_read = time.perf_counter() - start
+    bionmf.pp.normalize(adata, preset="singlecell")
+    bionmf.tl.nmf(adata, ranks=list(ranks), n_runs=n_runs, consensus="components", random_state=seed)
     total = time.perf_counter() - start
     return {"times": {"read": t_read, "total": total}, "adata": adata}
 

@@ -9,10 +9,12 @@ Ranks k = 5, 7, 9, 11, 20 runs each, Frobenius loss.
 
 - cNMF (PyPI ``cnmf``; optional, not a bionmf dependency): prepare, factorize with 2 workers,
   combine, k-selection statistics (stability, error), consensus at k = 9 (density threshold 0.5).
-- bionmf: read the counts file, scale the genes, ``tl.nmf(consensus="components",
-  algorithm="hals")``, which computes the consensus, usages and all-gene loadings for every rank;
-  twice: with the library's defaults (``bionmf``) and with cNMF's starts and stopping rule
-  (``bionmf-cnmf-rule``: ``init="mean", stop="gradient"``).
+- bionmf, two ways, neither naming an algorithm (the component consensus picks HALS with cNMF's
+  start and stopping rule): ``bionmf`` reads the counts file, scales the same 2000 genes as cNMF
+  gets, and calls ``tl.nmf(consensus="components")``, which computes the consensus, usages and
+  all-gene loadings for every rank; ``bionmf-user`` makes the two calls of issue 12 as a scanpy
+  user would, ``pp.normalize(preset="singlecell")`` (its own 2000 variable genes, cell_ranger
+  flavour, scaled) and ``tl.nmf(ranks=[5, 7, 9, 11], n_runs=20, consensus="components")``.
 
 Each tool runs end to end in a child process of its own (imports, reading the file and writing
 its results included), once per seed (``--seeds``, every tool with the same random_state), in
@@ -42,13 +44,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _singlecell_common import REPO, SHARED_DATA, child_peak_mb, highly_variable_genes, run_bionmf, run_cnmf  # noqa: E402
+from _singlecell_common import (  # noqa: E402
+    REPO, SHARED_DATA, child_peak_mb, highly_variable_genes, run_bionmf, run_bionmf_as_user, run_cnmf)
 
 RANKS = (5, 7, 9, 11)
 K_SHOW = 9
 #: the bionmf configurations timed: the library's defaults for hals, and cNMF's factorization
 #: (scikit-learn's coordinate-descent starts and stopping rule; the updates are the same)
-BIONMF_CONFIGS = {"bionmf": {}, "bionmf-cnmf-rule": {"init": "mean", "stop": "gradient"}}
+BIONMF_CONFIGS = ("bionmf", "bionmf-user")
 MARKERS = {"B": ("MS4A1", "CD79A"), "NK": ("GNLY", "NKG7"), "monocyte": ("LYZ", "CD14")}
 
 
@@ -56,9 +59,14 @@ def child(tool: str, counts: Path, genes_file: Path, runs: int, seed: int, out: 
           dtype: str = "float32") -> None:
     genes = genes_file.read_text().split("\n")
     if tool in BIONMF_CONFIGS:
-        res = run_bionmf(counts, genes, ranks, runs, seed=seed, dtype=dtype, **BIONMF_CONFIGS[tool])
+        if tool == "bionmf-user":
+            res = run_bionmf_as_user(counts, ranks, runs, seed=seed)
+        else:
+            res = run_bionmf(counts, genes, ranks, runs, seed=seed, dtype=dtype)
         adata = res["adata"]
         info = adata.uns["nmf"]
+        # the defaults' choice, checked rather than assumed
+        assert info["params"]["algorithm"] == "hals", info["params"]["algorithm"]
         k = K_SHOW if K_SHOW in ranks else ranks[0]
         result = {
             "stability": {int(r): float(v) for r, v in info["metrics"]["stability"].items()},
@@ -155,7 +163,6 @@ def main() -> None:
         genes_file = work / "genes.txt"
         genes_file.write_text("\n".join(genes))
         labels = adata.obs["seurat_annotation"]
-        ok = labels.notna().to_numpy()
         print(f"gene selection (shared, not in either tool's time): {t_genes:.1f} s", flush=True)
 
         common = ["--counts", str(counts), "--genes", str(genes_file), "--runs", str(args.runs), "--dtype", args.dtype]
@@ -169,12 +176,16 @@ def main() -> None:
                     res = pickle.load(f)
                 timing["peak_mb"] = res["peak_mb"]
                 measured[tool].append(timing)
-                assert (np.asarray(res["obs_names"]) == np.asarray(labels.index)).all()
+                # the user's normalize may drop cells with no counts in its genes: compare by name
+                cell_labels = labels.reindex(res["obs_names"])
+                labelled = cell_labels.notna().to_numpy()
                 figures[tool].append({
                     "seed": seed,
                     "stability": res["stability"],
                     "error": res["error"],
-                    "ari_k9": float(adjusted_rand_score(labels[ok], res["usages"].argmax(axis=1)[ok])),
+                    "ari_k9": float(adjusted_rand_score(cell_labels[labelled],
+                                                        res["usages"].argmax(axis=1)[labelled])),
+                    "n_cells": len(res["obs_names"]),
                     "markers_k9": marker_programs(res["loadings"], res["var_names"]),
                     "top_genes_k9": top_genes(res["loadings"], res["var_names"]),
                     **({"chosen_rank": res["chosen"]} if "chosen" in res else {}),

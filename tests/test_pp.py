@@ -453,9 +453,108 @@ def test_counts_preset_on_paul15():
     pp.validate(result)
 
 
+def _overdispersed_counts(seed=0, n_cells=800, n_genes=300, n_over=40):
+    """UMI-like counts: every gene Poisson around its mean times the cell's depth, except the
+    first ``n_over``, which are negative binomial (overdispersed, shape 0.5) at the same means."""
+    rng = np.random.default_rng(seed)
+    depth = rng.lognormal(0.0, 0.5, size=n_cells)
+    means = rng.lognormal(0.0, 1.2, size=n_genes)
+    rate = depth[:, None] * means[None, :]
+    X = rng.poisson(rate).astype(np.float64)
+    shape = 0.5
+    X[:, :n_over] = rng.poisson(rng.gamma(shape, rate[:, :n_over] / shape))
+    X[:, -1] += 1  # no cell without counts
+    return ad.AnnData(X=sp.csr_matrix(X.astype(np.float32)),
+                      obs=pd.DataFrame(index=[f"c{i}" for i in range(n_cells)]),
+                      var=pd.DataFrame(index=[f"g{j}" for j in range(n_genes)]))
+
+
+def test_cnmf_flavor_finds_overdispersed_genes_from_counts_or_normalized():
+    adata = _overdispersed_counts()
+    pp.highly_variable_genes(adata, n_top=40)
+    chosen = adata.var["nmf_use"].to_numpy()
+    assert chosen.sum() == 40 and chosen[:40].sum() >= 36, chosen[:40].sum()
+    # the statistics are taken on depth-normalized values: normalizing first changes nothing
+    normalized = adata.copy()
+    normalized.var["nmf_use"] = True
+    pp.normalize_library(normalized, method="total")
+    pp.highly_variable_genes(normalized, n_top=40)
+    assert (normalized.var["nmf_use"].to_numpy() == chosen).all()
+    np.testing.assert_allclose(normalized.var["fano_ratio"], adata.var["fano_ratio"], rtol=1e-6)
+    assert pp.preprocessing_steps(adata)[-1] == {"step": "highly_variable_genes", "n_top": 40, "flavor": "cnmf",
+                                                  "key_added": "nmf_use", "n_kept": 40}
+
+
+def test_cnmf_flavor_statistics_follow_the_published_formula():
+    """Kotliar et al. 2019 (Methods): Fano factor of depth-normalized counts against
+    A^2 mean + B^2; computed here densely in plain numpy, apart from the library's chunked sums."""
+    adata = _overdispersed_counts(seed=1, n_cells=300, n_genes=120, n_over=15)
+    X = adata.X.toarray().astype(np.float64)
+    Y = X / X.sum(1, keepdims=True) * 1e4
+    mean, var = Y.mean(0), Y.var(0, ddof=1)
+    fano = var / mean
+    a = (np.sqrt(var) / mean)[np.argsort(-mean)[:20]].min()
+    box = ((mean > np.quantile(mean, 0.1)) & (mean < np.quantile(mean, 0.9))
+           & (fano > np.quantile(fano, 0.1)) & (fano < np.quantile(fano, 0.9)))
+    expected = a**2 * mean + np.median(fano[box])
+    pp.highly_variable_genes(adata, n_top=15)
+    np.testing.assert_allclose(adata.var["means"], mean, rtol=1e-9)
+    np.testing.assert_allclose(adata.var["fano"], fano, rtol=1e-9)
+    np.testing.assert_allclose(adata.var["expected_fano"], expected, rtol=1e-9)
+    top = np.argsort(-(fano / expected), kind="stable")[:15]
+    assert set(np.flatnonzero(adata.var["nmf_use"])) == set(top)
+
+
+def test_cnmf_flavor_matches_cnmf_on_pbmc3k():
+    """The genes cNMF itself selects (its own function, when the optional package is installed)."""
+    cnmf = pytest.importorskip("cnmf.cnmf")
+    adata = ad.read_h5ad(require_shared_data("pbmc3k", "pbmc3k_raw_counts.h5ad"))
+    adata = adata[:, np.asarray((adata.X != 0).sum(0)).ravel() > 0].copy()
+    tpm = sp.csr_matrix(adata.X.multiply(1e6 / np.asarray(adata.X.sum(1))), dtype=np.float64)
+    stats, _ = cnmf.get_highvar_genes_sparse(tpm, numgenes=2000)
+    pp.highly_variable_genes(adata, n_top=2000)
+    assert set(adata.var_names[stats["high_var"].to_numpy()]) == set(adata.var_names[adata.var["nmf_use"]])
+
+
+def test_seurat_flavor_takes_counts_and_logs_them_itself():
+    import scanpy as sc
+
+    adata = _overdispersed_counts(seed=2)
+    theirs = adata.copy()
+    sc.pp.normalize_total(theirs, target_sum=1e4)
+    sc.pp.log1p(theirs)
+    table = sc.pp.highly_variable_genes(theirs, n_top_genes=30, flavor="seurat", inplace=False)
+    pp.highly_variable_genes(adata, n_top=30, flavor="seurat")
+    top = np.argsort(-table["dispersions_norm"].to_numpy(), kind="stable")[:30]
+    assert set(np.flatnonzero(adata.var["nmf_use"])) == set(top)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"library": "cpm"}, "takes library=None"),
+    ({"target_sum": 1e4}, "target_sum applies with library='total'"),
+    ({"hvg_flavor": "seurat_v3"}, "hvg_flavor must be one of"),
+])
+def test_singlecell_preset_rejects_option_combinations(kwargs, message):
+    adata = _overdispersed_counts()
+    snapshot = _snapshot(adata)
+    with pytest.raises(ValueError, match=message):
+        pp.normalize(adata, preset="singlecell", n_top_genes=20, **kwargs)
+    _assert_unchanged(adata, snapshot)
+
+
+def test_singlecell_preset_library_option_normalizes_cells():
+    adata = _overdispersed_counts()
+    pp.normalize(adata, preset="singlecell", n_top_genes=20, library="total", scale=False)
+    totals = np.asarray(adata.X.sum(1)).ravel()
+    np.testing.assert_allclose(totals, np.median(totals), rtol=1e-5)
+    assert [s["step"] for s in pp.preprocessing_steps(adata)][1:] == [
+        "handle_nonfinite", "remove_empty", "normalize_library", "highly_variable_genes", "remove_empty"]
+
+
 def test_singlecell_preset_on_pbmc3k_stays_sparse():
     path = require_shared_data("pbmc3k", "pbmc3k_raw_counts.h5ad")
     adata = ad.read_h5ad(path)
+    counts = adata.X.copy()
     pp.normalize(adata, preset="singlecell")
     assert sp.isspmatrix_csr(adata.X) or isinstance(adata.X, sp.csr_array)
     assert adata.X.dtype == np.float32
@@ -467,6 +566,10 @@ def test_singlecell_preset_on_pbmc3k_stays_sparse():
     np.testing.assert_allclose(var * adata.n_obs / (adata.n_obs - 1), 1.0, rtol=1e-3)
     assert adata.X.data.min() >= 0
     assert adata.n_obs <= 2700 and adata.n_vars == 16634  # the 16104 genes without a count are gone
+    # the values are the counts, each gene divided by its standard deviation (cNMF's input)
+    kept = counts[:, np.asarray((counts != 0).sum(0)).ravel() > 0]
+    np.testing.assert_allclose(adata.X.multiply(adata.var["scale_sd"].to_numpy()[None, :]).toarray(),
+                               kept.toarray(), rtol=1e-5, atol=1e-4)
     pp.validate(adata)
 
 

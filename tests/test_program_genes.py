@@ -37,7 +37,7 @@ def pbmc():
     adata = sc.read_h5ad(require_shared_data("pbmc3k", "pbmc3k_raw_counts.h5ad"))
     adata = adata[adata.obs["seurat_annotation"].notna()].copy()
     sc.pp.filter_genes(adata, min_cells=3)
-    bionmf.pp.normalize(adata, preset="singlecell")  # normalize_total, 2000 HVGs, unit variance
+    bionmf.pp.normalize(adata, preset="singlecell")  # 2000 overdispersed genes, unit variance
     bionmf.tl.nmf(adata, ranks=[7], n_runs=10, algorithm="hals", consensus="components", random_state=0,
                   verbose=False)
     return adata
@@ -72,10 +72,18 @@ def test_markers_top_their_programs_on_pbmc3k(pbmc):
     assert first["order"].tolist() == list(range(1, 21)) and first["zscore"].is_monotonic_decreasing
     params = pbmc.uns["nmf_genes"]["params"]
     assert params["unscaled"] and params["rank"] == 7 and params["normalize"]
-    # normalized-count units: each program is the profile of a cell using it alone, so it sums to
-    # about the median library size normalize_total scaled every cell to
-    target = np.median(np.asarray(pbmc.X.multiply(pbmc.var["scale_sd"].to_numpy()).sum(axis=1)))
-    assert np.all(np.abs(E.sum(axis=0) / target - 1) < 0.25)
+    # count units (the preset leaves the counts unnormalized): each program is the profile of a
+    # cell using it alone, so it sums to about the library size of the cells that mostly use it
+    # (measured: within 15 % for the 5 programs with >= 100 such cells)
+    library = np.asarray(pbmc.X.multiply(pbmc.var["scale_sd"].to_numpy()).sum(axis=1)).ravel()
+    share = normalize_usages(usages)
+    checked = 0
+    for a in range(7):
+        alone = share[:, a] > 0.7
+        if alone.sum() >= 50:
+            assert abs(E[:, a].sum() / library[alone].mean() - 1) < 0.2, (a, E[:, a].sum(), library[alone].mean())
+            checked += 1
+    assert checked >= 3
 
 
 def test_streamed_fits_equal_dense_least_squares(pbmc):

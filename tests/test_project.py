@@ -38,10 +38,11 @@ def golub():
 @pytest.fixture(scope="module")
 def cells():
     """Simulated UMI counts (sparse) and their component-consensus survey (hals) after the
-    singlecell preset, which the projection replays (library size, gene scaling)."""
+    singlecell preset with library='total', which the projection replays (library size, gene
+    scaling; the preset's default leaves the counts unnormalized, cNMF's way)."""
     raw = simulate_singlecell(n_cells=600, n_genes=400, n_identities=4, n_activities=1, random_state=3)
     ref = raw.copy()
-    bionmf.pp.normalize(ref, preset="singlecell", n_top_genes=300)
+    bionmf.pp.normalize(ref, preset="singlecell", n_top_genes=300, library="total")
     bionmf.tl.nmf(ref, ranks=[5], n_runs=10, algorithm="hals", consensus="components", random_state=0,
                   verbose=False)
     return raw, ref
@@ -132,7 +133,7 @@ def test_golub_held_out_samples_land_in_their_metagene():
 def test_pbmc3k_programs_of_one_half_cluster_the_other():
     """pbmc3k split in two halves of cells (seed 0): programs of half A (k=9, hals, component
     consensus) projected on half B's raw counts. Argmax clusters vs the Seurat labels: measured ARI
-    0.407 (A's own fit), 0.414 (B's own fit), 0.381 (B projected on A)."""
+    0.536 (A's own fit, on A's cells), 0.494 (B's own fit), 0.486 (B projected on A)."""
     from sklearn.metrics import adjusted_rand_score
 
     full = ad.read_h5ad(require_shared_data("pbmc3k", "pbmc3k_raw_counts.h5ad"))
@@ -154,8 +155,10 @@ def test_pbmc3k_programs_of_one_half_cluster_the_other():
     fit_a, fit_b = fit(halves[0]), fit(halves[1])
     projected = bionmf.tl.project(halves[1], fit_a, copy=True)
     ari_a, ari_b, ari_projected = ari(fit_a, "nmf_cluster"), ari(fit_b, "nmf_cluster"), ari(projected, "nmf_projection_cluster")
-    assert abs(ari_projected - ari_a) <= 0.05, (ari_a, ari_projected)
-    assert ari_projected >= ari_b - 0.05, (ari_b, ari_projected)
+    # on the same cells, A's programs cluster B about as well as B's own; A's own figure is on
+    # other cells, so it gets a wider margin
+    assert abs(ari_projected - ari_b) <= 0.05, (ari_b, ari_projected)
+    assert abs(ari_projected - ari_a) <= 0.1, (ari_a, ari_projected)
     assert ari_projected > 0.3  # the projection does find the cell types
 
 

@@ -31,7 +31,7 @@ from ._utils import (
     subset_inplace,
     use_mask,
 )
-from ._validate import NONFINITE_FIXES, describe_nonfinite
+from ._validate import NONFINITE_FIXES, describe_negative, describe_nonfinite
 
 logger = logging.getLogger("bionmf")
 
@@ -381,30 +381,56 @@ def select_genes(
     return adata if copy else None
 
 
+#: the flavors of :func:`highly_variable_genes` and the ``var`` statistics each writes
+HVG_FLAVORS = {
+    "cnmf": ("means", "variances", "fano", "expected_fano", "fano_ratio"),
+    "cell_ranger": ("means", "dispersions", "dispersions_norm"),
+    "seurat": ("means", "dispersions", "dispersions_norm"),
+}
+#: the highest-mean genes whose smallest coefficient of variation sets the Poisson-like part of
+#: the expected Fano factor (Kotliar et al. 2019, cNMF)
+FANO_TOP_MEAN_GENES = 20
+#: scanpy's flavors see each cell scaled to this many counts (its tutorials' choice); the cnmf
+#: and cell_ranger statistics do not depend on it
+HVG_TARGET_SUM = 1e4
+
+
 def highly_variable_genes(
     adata: ad.AnnData,
     *,
     n_top: int = 2000,
-    flavor: Literal["cell_ranger", "seurat"] = "cell_ranger",
+    flavor: Literal["cnmf", "cell_ranger", "seurat"] = "cnmf",
     layer: str | None = None,
     key_added: str = USE_KEY,
     copy: bool = False,
 ) -> ad.AnnData | None:
-    """Mark the highly variable genes (scanpy's :func:`~scanpy.pp.highly_variable_genes`) as used.
+    """Mark the ``n_top`` most overdispersed genes as used, judged on depth-normalized counts.
 
-    With the default ``flavor='cell_ranger'`` the dispersion (variance / mean) of the
-    depth-normalized, unlogged counts is normalized within bins of mean expression (Zheng et al.
-    2017), close to the overdispersion criterion of cNMF (Kotliar et al. 2019), and no log copy
-    of the matrix is made. ``flavor='seurat'`` expects log data.
+    The statistics are computed on each cell scaled to a common total (in passing: the matrix is
+    not changed), so raw counts and depth-normalized counts give the same genes; logged values
+    are not valid input. Flavors:
+
+    ``'cnmf'`` (default; Kotliar et al. 2019, eLife 8:e43803, after Klein et al. 2015)
+        The Fano factor (variance / mean) of each gene against the one expected of technical
+        noise, ``A**2 * mean + B**2``: ``A`` is the smallest coefficient of variation among the
+        20 highest-mean genes, ``B**2`` the median Fano factor of the genes between the 10th
+        and 90th percentiles of both the mean and the Fano factor. Genes are ranked by the
+        ratio, the criterion cNMF selects its genes by. No scanpy call, no copy of the matrix.
+    ``'cell_ranger'``
+        scanpy's :func:`~scanpy.pp.highly_variable_genes` with that flavor: the dispersion
+        normalized within bins of mean expression (Zheng et al. 2017).
+    ``'seurat'``
+        scanpy's Seurat flavor, on log1p of the cells scaled to 10,000 counts (as scanpy's
+        tutorials prepare it).
 
     Parameters
     ----------
     adata
-        Cells x genes, normalized counts.
+        Cells x genes: counts, or depth-normalized counts (not logged).
     n_top
         Number of genes to keep.
     flavor
-        Passed to scanpy.
+        ``'cnmf'``, ``'cell_ranger'`` or ``'seurat'``.
     layer
         Look at ``adata.layers[layer]`` instead of ``adata.X``.
     key_added
@@ -417,35 +443,48 @@ def highly_variable_genes(
     ``None``, or the copy when ``copy=True``. Writes
 
     ``var[key_added]`` and ``var['highly_variable']``
-        ``True`` for the ``n_top`` genes of highest normalized dispersion (ties in gene order;
-        scanpy itself would keep every gene tied at the cut-off).
+        ``True`` for the ``n_top`` genes ranked highest (ties in gene order; scanpy itself would
+        keep every gene tied at the cut-off).
+    ``var['means']``, ``var['variances']``, ``var['fano']``, ``var['expected_fano']``, ``var['fano_ratio']``
+        ``'cnmf'``: the statistics of the cells scaled to 10,000 counts (NaN for genes not
+        considered).
     ``var['means']``, ``var['dispersions']``, ``var['dispersions_norm']``
-        scanpy's statistics.
+        ``'cell_ranger'`` and ``'seurat'``: scanpy's statistics.
     ``uns['bionmf_preprocessing']``
         Appends ``{'step': 'highly_variable_genes', 'n_top': ..., 'flavor': ..., 'n_kept': ...}``.
     """
-    import scanpy as sc
-
+    if flavor not in HVG_FLAVORS:
+        raise ValueError(f"flavor must be one of {', '.join(map(repr, HVG_FLAVORS))}, got {flavor!r}")
+    if int(n_top) < 1:
+        raise ValueError(f"n_top must be at least 1, got {n_top!r}")
     X = get_matrix(adata, layer)
     _require_numeric(X)
     current = use_mask(adata, key_added)
     n_marked = int(current.sum())
     if n_marked == 0:
         raise ValueError(f"no gene is marked in var[{key_added!r}]")
-    if not current.all():
-        view = ad.AnnData(X=X[:, current], obs=pd.DataFrame(index=adata.obs_names),
-                          var=pd.DataFrame(index=adata.var_names[current]))
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    if values.size and values.min() < 0:
+        raise ValueError("highly_variable_genes takes counts or depth-normalized counts, which cannot be negative; "
+                         f"{describe_negative(X, adata.obs_names, adata.var_names)}")
+    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    if (totals == 0).any():
+        raise ValueError(f"highly_variable_genes: {plural(int((totals == 0).sum()), 'cell')} without counts "
+                         f"({name_some(adata.obs_names, totals == 0)}); remove them with "
+                         "bionmf.pp.remove_empty(adata)")
+    n_keep = min(int(n_top), n_marked)
+    if flavor == "cnmf":
+        table = _fano_ratio_table(X[:, current] if not current.all() else X, HVG_TARGET_SUM / totals)
+        score = table["fano_ratio"].to_numpy()
     else:
-        view = ad.AnnData(X=X, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names))
-    table = sc.pp.highly_variable_genes(view, n_top_genes=min(int(n_top), n_marked), flavor=flavor,
-                                        inplace=False)
-    # scanpy keeps every gene tied at the cut-off; take exactly n_top, ties in gene order.
-    score = np.nan_to_num(table["dispersions_norm"].to_numpy(dtype=np.float64), nan=-np.inf)
-    chosen = np.argsort(-score, kind="stable")[:min(int(n_top), n_marked)]
+        table = _scanpy_dispersion_table(X, current, totals, adata.obs_names, adata.var_names, flavor, n_keep)
+        score = table["dispersions_norm"].to_numpy(dtype=np.float64)
+    score = np.nan_to_num(score, nan=-np.inf)
+    chosen = np.argsort(-score, kind="stable")[:n_keep]
     keep = np.zeros(adata.n_vars, dtype=bool)
     keep[np.flatnonzero(current)[chosen]] = True
     adata = start(adata, copy)
-    for column in ("means", "dispersions", "dispersions_norm"):
+    for column in HVG_FLAVORS[flavor]:
         full = np.full(adata.n_vars, np.nan)
         full[current] = table[column].to_numpy()
         adata.var[column] = full
@@ -455,3 +494,45 @@ def highly_variable_genes(
     record_step(adata, "highly_variable_genes", n_top=int(n_top), flavor=flavor, layer=layer,
                 key_added=key_added, n_kept=int(keep.sum()))
     return adata if copy else None
+
+
+def _fano_ratio_table(X, row_weights: np.ndarray) -> pd.DataFrame:
+    """cNMF's overdispersion statistics of ``diag(row_weights) @ X`` (Kotliar et al. 2019, Methods)."""
+    mean, var = column_mean_var(X, row_weights=row_weights)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fano = np.where(mean > 0, var / mean, np.nan)
+        cv = np.where(mean > 0, np.sqrt(var) / mean, np.nan)
+    expressed = np.flatnonzero(mean > 0)
+    if expressed.size == 0:
+        raise ValueError("highly_variable_genes: no gene has counts in these cells")
+    top_mean = expressed[np.argsort(-mean[expressed], kind="stable")[:FANO_TOP_MEAN_GENES]]
+    a = float(np.min(cv[top_mean]))
+    m_lo, m_hi = np.quantile(mean, [0.1, 0.9])
+    f_lo, f_hi = np.nanquantile(fano, [0.1, 0.9])
+    box = (mean > m_lo) & (mean < m_hi) & (fano > f_lo) & (fano < f_hi)
+    # on very few genes the box can be empty: the median of all expressed genes then stands in
+    b2 = float(np.median(fano[box])) if box.any() else float(np.nanmedian(fano))
+    expected = a * a * mean + b2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = fano / expected
+    return pd.DataFrame({"means": mean, "variances": var, "fano": fano, "expected_fano": expected,
+                         "fano_ratio": ratio})
+
+
+def _scanpy_dispersion_table(X, current: np.ndarray, totals: np.ndarray, obs_names, var_names, flavor: str,
+                             n_keep: int) -> pd.DataFrame:
+    """scanpy's dispersion table of the marked genes, on a depth-normalized (and, for Seurat,
+    logged) copy of those columns."""
+    import scanpy as sc
+
+    sub = X[:, current] if not current.all() else X
+    factors = HVG_TARGET_SUM / totals
+    sub = sp.csr_matrix(sp.csr_matrix(sub, dtype=np.float64).multiply(factors[:, None])) if sp.issparse(sub) \
+        else np.asarray(sub, dtype=np.float64) * factors[:, None]
+    if flavor == "seurat":
+        if sp.issparse(sub):
+            np.log1p(sub.data, out=sub.data)
+        else:
+            np.log1p(sub, out=sub)
+    view = ad.AnnData(X=sub, obs=pd.DataFrame(index=obs_names), var=pd.DataFrame(index=var_names[current]))
+    return sc.pp.highly_variable_genes(view, n_top_genes=n_keep, flavor=flavor, inplace=False)

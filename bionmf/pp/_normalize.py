@@ -11,7 +11,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._filter import filter_variation, handle_nonfinite, highly_variable_genes, remove_empty, select_genes, threshold
+from ._filter import (
+    HVG_FLAVORS,
+    filter_variation,
+    handle_nonfinite,
+    highly_variable_genes,
+    remove_empty,
+    select_genes,
+    threshold,
+)
 from ._nonnegative import METHODS, make_nonnegative
 from ._transform import log1p, log2, normalize_library, scale_genes
 from ._utils import RECORD_KEY, USE_KEY, float_matrix, get_matrix, name_some, plural, record_step, set_matrix
@@ -27,7 +35,7 @@ PRESET_OPTIONS: dict[str, dict[str, Any]] = {
     "bulk": {"floor": None, "ceiling": None, "min_fold": None, "min_delta": None, "n_top_genes": None,
              "rank_by": "cv", "log": False},
     "counts": {"library": "cpm", "target_sum": None, "log": True, "n_top_genes": 5000, "rank_by": "variance"},
-    "singlecell": {"target_sum": None, "n_top_genes": 2000, "hvg_flavor": "cell_ranger", "scale": True},
+    "singlecell": {"library": None, "target_sum": None, "n_top_genes": 2000, "hvg_flavor": "cnmf", "scale": True},
 }
 _UNSET: Any = object()
 
@@ -49,9 +57,9 @@ def normalize(
     n_top_genes: int | None = _UNSET,
     rank_by: Literal["cv", "variance", "mean"] = _UNSET,
     log: bool = _UNSET,
-    library: Literal["cpm", "total"] = _UNSET,
+    library: Literal["cpm", "total"] | None = _UNSET,
     target_sum: float | None = _UNSET,
-    hvg_flavor: Literal["cell_ranger", "seurat"] = _UNSET,
+    hvg_flavor: Literal["cnmf", "cell_ranger", "seurat"] = _UNSET,
     scale: bool = _UNSET,
 ) -> ad.AnnData | None:
     """Turn an expression matrix into a valid non-negative NMF input, recording every step.
@@ -70,9 +78,13 @@ def normalize(
         normalize_total), :func:`log1p`, :func:`select_genes` (top ``n_top_genes=5000`` by
         variance).
     ``'singlecell'`` (UMI counts, cNMF practice, Kotliar et al. 2019)
-        :func:`normalize_library` (scanpy's normalize_total), :func:`highly_variable_genes`
-        (``n_top_genes=2000``), :func:`scale_genes` (unit variance, no centering). A sparse
-        matrix stays sparse throughout.
+        :func:`highly_variable_genes` (``n_top_genes=2000`` by cNMF's overdispersion criterion,
+        judged on depth-normalized counts), :func:`scale_genes` (unit variance, no centering).
+        The values factorized stay counts, as cNMF's are (a cell's depth goes into its usages);
+        ``library='total'`` normalizes each cell's total first (:func:`normalize_library`). On
+        pbmc3k, against the Seurat labels at k = 9, cNMF's criterion on counts gave an adjusted
+        Rand index of 0.50, scanpy's cell_ranger flavor on depth-normalized values 0.38
+        (``benchmarks/SINGLECELL.md``). A sparse matrix stays sparse throughout.
 
     Before the preset: :func:`handle_nonfinite` (``nonfinite``), a check for negative values
     (``negative``), :func:`remove_empty` (all-zero genes and samples, and constant ones with
@@ -110,9 +122,11 @@ def normalize(
         A warning is given when the data look logged already.
     library, target_sum
         Library-size normalization: ``library`` ``'cpm'`` or ``'total'`` (counts preset);
-        ``target_sum`` for ``'total'`` and the singlecell preset (default: median library size).
+        ``None`` (default) or ``'total'`` (singlecell preset); ``target_sum`` for ``'total'``
+        (default: median library size).
     hvg_flavor
-        Singlecell preset: scanpy flavor for highly variable genes (``'cell_ranger'``).
+        Singlecell preset: how the variable genes are chosen, see :func:`highly_variable_genes`
+        (``'cnmf'``; or scanpy's ``'cell_ranger'``, ``'seurat'``).
     scale
         Singlecell preset: scale genes to unit variance (``True``).
 
@@ -148,6 +162,7 @@ def normalize(
         raise ValueError(f"preset={preset!r} does not use {', '.join(wrong)}; its options are "
                          f"{', '.join(allowed)}")
     opts = {name: (allowed[name] if given[name] is _UNSET else given[name]) for name in allowed}
+    _check_combinations(preset, opts)
 
     X = get_matrix(adata, layer)
     what = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
@@ -210,7 +225,8 @@ def normalize(
         if opts["n_top_genes"] is not None:
             select_genes(work, n_top=opts["n_top_genes"], by=opts["rank_by"])
     else:
-        normalize_library(work, method="total", target_sum=opts["target_sum"])
+        if opts["library"] == "total":
+            normalize_library(work, method="total", target_sum=opts["target_sum"])
         if opts["n_top_genes"] is not None:
             highly_variable_genes(work, n_top=opts["n_top_genes"], flavor=opts["hvg_flavor"])
         if opts["scale"]:
@@ -233,6 +249,20 @@ def normalize(
     result = adata.copy() if copy else adata
     _commit(result, work, layer)
     return result if copy else None
+
+
+def _check_combinations(preset: str, opts: dict[str, Any]) -> None:
+    """Reject option values a preset cannot use together, naming the option."""
+    if preset == "singlecell":
+        if opts["library"] not in (None, "total"):
+            raise ValueError(f"preset='singlecell' takes library=None (counts, as cNMF) or 'total', got "
+                             f"{opts['library']!r}")
+        if opts["target_sum"] is not None and opts["library"] != "total":
+            raise ValueError("target_sum applies with library='total'; preset='singlecell' leaves the counts "
+                             "unscaled by default")
+        if opts["hvg_flavor"] not in HVG_FLAVORS:
+            raise ValueError(f"hvg_flavor must be one of {', '.join(map(repr, HVG_FLAVORS))}, got "
+                             f"{opts['hvg_flavor']!r}")
 
 
 def _log_checked(step, work: ad.AnnData, **kwargs) -> None:

@@ -116,15 +116,26 @@ def row_min_max(X) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(X.min(axis=1)).ravel(), np.asarray(X.max(axis=1)).ravel()
 
 
-def column_mean_var(X) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and variance (ddof=1) in float64, without copying a sparse matrix."""
+def column_mean_var(X, *, row_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and variance (ddof=1) in float64, without copying a sparse matrix.
+
+    With ``row_weights`` those of ``diag(row_weights) @ X`` (e.g. depth-normalized counts), still
+    without making that matrix.
+    """
     n = X.shape[0]
     if sp.issparse(X):
-        total, sumsq = _sparse_column_sums(X)
-        mean = total / n
+        total, sumsq = _sparse_column_sums(X, row_weights)
     else:
-        mean = X.mean(axis=0, dtype=np.float64)
-        sumsq = np.einsum("ij,ij->j", X, X, dtype=np.float64)
+        total = np.zeros(X.shape[1], dtype=np.float64)
+        sumsq = np.zeros(X.shape[1], dtype=np.float64)
+        step = max(1, _CHUNK // max(X.shape[1], 1))
+        for begin in range(0, n, step):
+            block = np.asarray(X[begin:begin + step], dtype=np.float64)
+            if row_weights is not None:
+                block = block * row_weights[begin:begin + step, None]
+            total += block.sum(axis=0)
+            sumsq += np.einsum("ij,ij->j", block, block)
+    mean = total / n
     ddof = 1 if n > 1 else 0
     var = (sumsq - n * mean**2) / (n - ddof)
     # The one-pass formula can go slightly negative through rounding for constant genes.
@@ -132,7 +143,7 @@ def column_mean_var(X) -> tuple[np.ndarray, np.ndarray]:
     return mean, var
 
 
-def _sparse_column_sums(X) -> tuple[np.ndarray, np.ndarray]:
+def _sparse_column_sums(X, row_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-column sum and sum of squares in float64, in chunks of the stored values."""
     if X.format not in ("csr", "csc"):
         X = X.tocsr()
@@ -143,8 +154,12 @@ def _sparse_column_sums(X) -> tuple[np.ndarray, np.ndarray]:
         block = X.data[begin:stop].astype(np.float64)
         if X.format == "csr":
             columns = X.indices[begin:stop]
+            if row_weights is not None:
+                block *= row_weights[np.searchsorted(X.indptr, np.arange(begin, stop), side="right") - 1]
         else:
             columns = np.searchsorted(X.indptr, np.arange(begin, stop), side="right") - 1
+            if row_weights is not None:
+                block *= row_weights[X.indices[begin:stop]]
         total += np.bincount(columns, weights=block, minlength=X.shape[1])
         block *= block
         sumsq += np.bincount(columns, weights=block, minlength=X.shape[1])

@@ -61,7 +61,8 @@ def nmf(
         ``"brunet"`` (Kullback-Leibler multiplicative updates), ``"lee"`` (Frobenius
         multiplicative updates) or ``"hals"`` (Frobenius HALS, fast on large data). None (default):
         ``solver``'s, else the consensus kind's default
-        (:attr:`bionmf.core.ConsensusKind.default_algorithm`; ``"brunet"`` for both kinds).
+        (:attr:`bionmf.core.ConsensusKind.default_algorithm`: ``"brunet"`` for the sample
+        consensus, ``"hals"`` with cNMF's start and stop for the component consensus).
     consensus
         How the runs of a rank are combined. ``"samples"``: the sample consensus matrix of Brunet
         et al., exact up to :data:`bionmf.core.consensus.EXACT_CONSENSUS_MAX` (5000) samples and

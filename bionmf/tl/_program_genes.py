@@ -42,8 +42,9 @@ def program_genes(
       the programs as expression profiles over all genes (cNMF fits them the same way, with its
       NMF solver, and calls them "spectra in TPM units"). Column a is the expected expression of
       a cell that uses program a alone. With ``normalize`` each column sums to about the
-      cells' library size (``target_sum`` of the normalization); divide it by its sum and
-      multiply by 1e6 for cNMF's per-million scale.
+      library size of the cells that use program a alone (on counts, as the single-cell preset
+      leaves them) or the common ``target_sum`` (on depth-normalized data); divide it by its
+      sum and multiply by 1e6 for cNMF's per-million scale.
 
     With ``normalize`` (default) each cell's usages are first scaled to sum to 1, which gives both
     fits the "cell that uses program a alone" reading and puts an intercept in the regression
@@ -72,8 +73,8 @@ def program_genes(
     unscale
         When ``var['scale_sd']`` is present (genes divided by their standard deviation by
         :func:`bionmf.pp.normalize`'s single-cell preset), multiply the expression-unit programs
-        back by it, so they are in normalized-count units. Exact: the non-negative fit of a
-        gene scales with the gene.
+        back by it, so they are in the units before scaling (counts, or normalized counts).
+        Exact: the non-negative fit of a gene scales with the gene.
     chunk_cells
         Cells read at a time (default: 20,000 for sparse data, about 160 MB of float64 for dense).
     key_added
@@ -88,8 +89,8 @@ def program_genes(
     ``varm['nmf_genes_zscore']``
         genes x k z-score coefficients (float64), programs in the order of ``obsm['X_<key>']``.
     ``varm['nmf_genes_expression']``
-        genes x k non-negative programs in expression units (normalized counts with
-        ``unscale``, else the units of the regressed matrix).
+        genes x k non-negative programs in expression units (the units before the gene scaling
+        with ``unscale``, else those of the regressed matrix).
     ``uns['nmf_genes']``
         ``top_genes``: DataFrame, ``n_top`` rows per program: ``program`` ('0'..'k-1'), ``order``
         (1 = highest z-score), ``gene``, ``zscore``, ``expression``; ``params``: ``key``,
