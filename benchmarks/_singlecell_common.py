@@ -44,9 +44,10 @@ def run_cnmf(counts_path: Path, genes, ranks, n_runs: int, *, workers: int, seed
              workdir: Path | None = None, density_threshold: float = 0.5) -> dict:
     """The cNMF pipeline as its tutorial runs it: prepare, factorize, combine, k selection, consensus.
 
-    Returns timings, the k-selection table (stability = silhouette of the spectra clustering,
-    prediction error) and, for ``k_consensus``, the usages (cells x k) and the spectra (k x genes
-    in TPM units, all genes).
+    ``genes``: the genes to factorize, or None for cNMF's own choice (its 2000 most overdispersed
+    genes). Returns timings, the k-selection table (stability = silhouette of the spectra
+    clustering, prediction error) and, for ``k_consensus``, the usages (cells x k) and the spectra
+    (k x genes in TPM units, all genes).
     """
     import cnmf
 
@@ -55,13 +56,17 @@ def run_cnmf(counts_path: Path, genes, ranks, n_runs: int, *, workers: int, seed
     out = Path(tmp.name) if own else Path(workdir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        genes_file = out / "genes.txt"
-        genes_file.write_text("\n".join(genes))
+        if genes is None:
+            choice = {"num_highvar_genes": 2000}
+        else:
+            genes_file = out / "genes.txt"
+            genes_file.write_text("\n".join(genes))
+            choice = {"genes_file": str(genes_file)}
         times = {}
         start = time.perf_counter()
         obj = cnmf.cNMF(output_dir=str(out), name="bench")
         obj.prepare(counts_fn=str(counts_path), components=list(ranks), n_iter=n_runs, seed=seed,
-                    genes_file=str(genes_file), beta_loss="frobenius")
+                    beta_loss="frobenius", **choice)
         times["prepare"] = time.perf_counter() - start
         t = time.perf_counter()
         if workers > 1:

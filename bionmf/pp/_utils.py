@@ -88,22 +88,17 @@ def column_min_max(X) -> tuple[np.ndarray, np.ndarray]:
         if X.format != "csr":
             return (np.asarray(X.min(axis=0).todense()).ravel(),
                     np.asarray(X.max(axis=0).todense()).ravel())
-        # scipy converts CSR to CSC for a column reduction (a full copy); scatter into
-        # per-column accumulators instead, so only arrays of one value per gene are added.
+        # scipy converts CSR to CSC for a column reduction (a full copy); reduce blocks of rows of
+        # about _CHUNK stored values instead, so only one block is ever copied. A block's
+        # reduction counts its implicit zeros, as the whole matrix's would.
         n_rows, n_cols = X.shape
         hi = np.full(n_cols, -np.inf)
         lo = np.full(n_cols, np.inf)
-        stored = np.zeros(n_cols, dtype=np.int64)
-        for begin in range(0, X.nnz, _CHUNK):
-            stop = min(begin + _CHUNK, X.nnz)
-            columns = X.indices[begin:stop]
-            values = X.data[begin:stop]
-            np.maximum.at(hi, columns, values)
-            np.minimum.at(lo, columns, values)
-            stored += np.bincount(columns, minlength=n_cols)
-        has_zero = stored < n_rows
-        hi[has_zero] = np.maximum(hi[has_zero], 0)
-        lo[has_zero] = np.minimum(lo[has_zero], 0)
+        step = max(1, int(_CHUNK * n_rows // max(X.nnz, 1)))
+        for begin in range(0, n_rows, step):
+            block = X[begin:begin + step]
+            np.maximum(hi, block.max(axis=0).toarray().ravel(), out=hi)
+            np.minimum(lo, block.min(axis=0).toarray().ravel(), out=lo)
         dtype = X.dtype if X.dtype.kind == "f" else np.float64
         return lo.astype(dtype, copy=False), hi.astype(dtype, copy=False)
     return np.asarray(X.min(axis=0)).ravel(), np.asarray(X.max(axis=0)).ravel()
