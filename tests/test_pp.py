@@ -542,6 +542,13 @@ def test_singlecell_preset_rejects_option_combinations(kwargs, message):
     _assert_unchanged(adata, snapshot)
 
 
+def test_singlecell_preset_warns_on_logged_data():
+    adata = _overdispersed_counts()
+    adata.X = adata.X.log1p()
+    with pytest.warns(UserWarning, match="takes UMI counts, but the data look log-transformed"):
+        pp.normalize(adata, preset="singlecell", n_top_genes=20)
+
+
 def test_singlecell_preset_library_option_normalizes_cells():
     adata = _overdispersed_counts()
     pp.normalize(adata, preset="singlecell", n_top_genes=20, library="total", scale=False)

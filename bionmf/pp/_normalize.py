@@ -23,7 +23,7 @@ from ._filter import (
 from ._nonnegative import METHODS, make_nonnegative
 from ._transform import log1p, log2, normalize_library, scale_genes
 from ._utils import RECORD_KEY, USE_KEY, float_matrix, get_matrix, name_some, plural, record_step, set_matrix
-from ._validate import NEGATIVE_FIXES, describe_negative, validate, warn_if_logged
+from ._validate import NEGATIVE_FIXES, describe_negative, looks_logged, validate, warn_if_logged
 
 logger = logging.getLogger("bionmf")
 
@@ -188,6 +188,13 @@ def normalize(
                                "logged array data")
         else:
             warn_if_logged(adata, X, f"preset={preset!r} with log=True (log2)", stacklevel=3)
+    elif preset == "singlecell":
+        reason = looks_logged(adata, X)
+        if reason is not None:
+            # cNMF's gene criterion and its factorization are defined on counts
+            warnings.warn(f"preset='singlecell' takes UMI counts, but the data look log-transformed ({reason}); "
+                          "start from the raw counts (e.g. adata.raw or a counts layer, layer=...)",
+                          UserWarning, stacklevel=2)
 
     # All steps run on a working object that owns a float copy of the matrix; adata is touched
     # only once everything has passed, so that an error leaves it as it was. For integer counts
