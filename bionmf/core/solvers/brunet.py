@@ -79,6 +79,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
+# absolute: benchmarks/kl_kernel.py loads copies of this file as modules of their own
+from bionmf.core.solvers._vector_width import prefer_512_bit_vectors
+
 _JIT = dict(fastmath=True, error_model="numpy", cache=True)
 
 
@@ -197,6 +200,9 @@ _UNROLLED_MAX_K = 12
 _FUSED_W_MAX_K = 8
 # samples whose W numerators are added in one pass over the genes
 _W_SAMPLES = 4
+# 512-bit vectors for these kernels alone where the CPU has AVX-512 (see the module docstring);
+# False compiles them as the rest of numba's code, for comparisons
+_WIDE_VECTORS = True
 
 
 def _unrolled_source(k: int) -> str:
@@ -210,7 +216,10 @@ def _unrolled_source(k: int) -> str:
     wh = lambda s: " + ".join(f"w{a} * h{a}_{s}" for a in r)
     L = []
     put = L.append
+    # in all three: the steps' loops would take a caller's attributes if LLVM inlined them
+    wide = "    prefer_512_bit_vectors(Wt)" if _WIDE_VECTORS else "    pass"
     put(f"def _dense_steps_k{k}(X, Wt, H, n_steps, eps, numer, q):")
+    put(wide)
     put("    n, m = X.shape")
     put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
     put(f"    row_sum = np.empty({k}, dtype=Wt.dtype)")
@@ -243,6 +252,7 @@ def _unrolled_source(k: int) -> str:
     put("")
     put(f"def _dense_until_stable_k{k}(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,")
     put("                            n_iter, converged):")
+    put(wide)
     put("    m = X.shape[1]")
     put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
     put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
@@ -263,6 +273,7 @@ def _unrolled_source(k: int) -> str:
     put("")
     put("")
     put(f"def _dense_steps_runs_k{k}(X, Wt, H, runs, n_steps, eps):")
+    put(wide)
     put("    m = X.shape[1]")
     put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
     put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
@@ -303,15 +314,22 @@ def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
 _unrolled_lock = threading.Lock()
 
 
-@functools.cache
-def _unrolled_unlocked(k: int) -> tuple:
-    namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule}
+def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
+    """New dispatchers of the rank-``k`` kernels (see :func:`_unrolled`); ``cache=False`` keeps
+    them off numba's on-disk cache."""
+    namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule,
+                 "prefer_512_bit_vectors": prefer_512_bit_vectors}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     # the other two call the compiled steps through the namespace they were defined in
-    namespace[f"_dense_steps_k{k}"] = nb.njit(**_JIT)(namespace[f"_dense_steps_k{k}"])
-    until_stable = nb.njit(nogil=True, cache=True)(namespace[f"_dense_until_stable_k{k}"])
-    steps_runs = nb.njit(nogil=True, cache=True)(namespace[f"_dense_steps_runs_k{k}"])
+    namespace[f"_dense_steps_k{k}"] = nb.njit(**dict(_JIT, cache=cache))(namespace[f"_dense_steps_k{k}"])
+    until_stable = nb.njit(nogil=True, cache=cache)(namespace[f"_dense_until_stable_k{k}"])
+    steps_runs = nb.njit(nogil=True, cache=cache)(namespace[f"_dense_steps_runs_k{k}"])
     return until_stable, steps_runs
+
+
+@functools.cache
+def _unrolled_unlocked(k: int) -> tuple:
+    return _make_unrolled(k)
 
 
 def _unrolled(k: int) -> tuple:
