@@ -169,7 +169,7 @@ def survey(baseline: str, low: int, high: int, runs: int, repeat: int) -> None:
         times = {name: [] for name in modules}
         metrics = {}
         for repeat_index in range(repeat + 1):
-            for name, module in modules.items():
+            for name, module in list(modules.items())[::-1 if repeat_index % 2 else 1]:  # ABBA
                 _driver.kl_until_stable, _driver.kl_steps = module.kl_until_stable, module.kl_steps
                 _driver._STEPS["brunet"] = module.kl_steps
                 if repeat_index == 0:  # compiles every rank's kernels, untimed

@@ -6,7 +6,9 @@ would change the code of every other numba function in it, the user's included. 
 the vector width per function, from the function attributes ``"prefer-vector-width"`` and
 ``"min-legal-vector-width"``: a function that carries them at 512 gets its own X86 subtarget, with
 zmm registers and 512-bit loops from the loop vectorizer. :func:`prefer_512_bit_vectors`, called
-first thing in a numba function, puts them on the function being compiled, nowhere else.
+first thing in a numba function, puts them on the function being compiled, nowhere else, when it
+computes in float32 (see the function). Used by the dense KL kernels (``brunet``), whose docstring
+has the measurements.
 
 The attributes go on only where the CPU that numba compiles for has AVX-512 (``avx512f`` in
 ``NUMBA_CPU_FEATURES`` if set, else in the host's features, as numba decides it); elsewhere the call

@@ -54,14 +54,37 @@ side with ``PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --ranks 2 4 
     float32     0.110 -> 0.062 0.195 -> 0.103 0.298 -> 0.147 0.465 -> 0.246
     float64     0.310 -> 0.215 0.500 -> 0.242 0.675 -> 0.267 1.010 -> 0.440
 
+512-bit vectors, float32 only: on CPUs with AVX-512 LLVM's tuning prefers 256-bit vectors, and
+numba can lift that only for a whole process (``NUMBA_CPU_FEATURES``), which would also change the
+user's other numba code. The unrolled kernels instead call
+:func:`~bionmf.core.solvers._vector_width.prefer_512_bit_vectors`, which gives the function being
+compiled LLVM's per-function attributes ``"prefer-vector-width"="512"`` and
+``"min-legal-vector-width"="512"``, and only when numba compiles for a CPU with ``avx512f`` and the
+kernel computes in float32; elsewhere the code is the same as without it (float64: bitwise). Other
+numba functions, compiled before or after, keep 256 bits; numba's on-disk cache keeps the kernels
+(its entries are keyed by the CPU's features). CPU ms per iteration and run on Golub, one thread,
+256-bit -> 512-bit, side by side (``PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1
+--ranks 2 4 6 8 10 --baseline 256-bit --repeat 9``, a shared machine)::
+
+    k           2              4              6              8              10
+    float32     0.055 -> 0.047 0.089 -> 0.075 0.135 -> 0.121 0.173 -> 0.148 0.217 -> 0.189
+
+(float64: bitwise equal, same time.) That benchmark's minimum over fresh arrays favours
+64-byte-aligned factors; with W at the 16-byte offset of ordinary numpy allocations the gain
+stayed at k = 2 (19 %) and went at k = 6 (the two ranks measured so).
+A survey of Golub (ranks 2-6, 10 runs, ``--baseline 256-bit --survey 2 6 10 --repeat 5``) took
+4-13 % less CPU time in three comparisons (``--repeat`` 3, 5, 5; minimum CPU s 3.91 -> 3.75,
+3.67 -> 3.21, 3.80 -> 3.37), with the same cophenetic, dispersion and mean iterations to 6
+decimals. In float64 (true
+divisions, no faster per number in 512-bit registers) 512 bits measured 6-8 % slower at k = 2-6,
+hence float32 only.
+
 Tried and not kept: two samples per H pass (shares the loads of W; no gain), W numerators of two
-samples per pass instead of four (2-16 % slower at k >= 6). 512-bit vectors
-(``NUMBA_CPU_FEATURES`` without ``prefer-256-bit``) made these kernels 7-21 % faster (k = 2, 4, 6,
-10; equal at 8; one sequential measurement each), but numba only has that switch for the whole
-process, where it would also change the user's other numba code, so bionmf does not set it. Before the unrolled kernels: fusing the H-update pass and the W-numerator pass of
-the run-time-rank loops gave the same time; a bit-trick reciprocal with Newton steps was twice as
-slow as the division (which already is an estimate, see above). ``error_model="numpy"`` lets the
-divisions vectorize (the default Python error model branches on division by zero).
+samples per pass instead of four (2-16 % slower at k >= 6). Before the unrolled kernels: fusing
+the H-update pass and the W-numerator pass of the run-time-rank loops gave the same time; a
+bit-trick reciprocal with Newton steps was twice as slow as the division (which already is an
+estimate, see above). ``error_model="numpy"`` lets the divisions vectorize (the default Python
+error model branches on division by zero).
 
 The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
 rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
@@ -321,7 +344,8 @@ def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
                  "prefer_512_bit_vectors": prefer_512_bit_vectors}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     # the other two call the compiled steps through the namespace they were defined in
-    namespace[f"_dense_steps_k{k}"] = nb.njit(**dict(_JIT, cache=cache))(namespace[f"_dense_steps_k{k}"])
+    steps = nb.njit(**dict(_JIT, cache=cache))(namespace[f"_dense_steps_k{k}"])
+    namespace[f"_dense_steps_k{k}"] = steps
     until_stable = nb.njit(nogil=True, cache=cache)(namespace[f"_dense_until_stable_k{k}"])
     steps_runs = nb.njit(nogil=True, cache=cache)(namespace[f"_dense_steps_runs_k{k}"])
     return until_stable, steps_runs
