@@ -15,9 +15,13 @@ RUNS runs each, one thread, at the defaults), the kernels of ``--baseline`` and 
 alternating in one process (the survey's KL entry points swapped), and prints each rank's
 cophenetic, dispersion and mean iterations under both.
 
+``--baseline 256-bit`` compares the working tree's kernels with themselves compiled without the
+512-bit vectors they get on CPUs with AVX-512 (``brunet._WIDE_VECTORS`` off), in one process.
+
     PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 2
     PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --baseline HEAD~1
     PYTHONPATH=. python benchmarks/kl_kernel.py --baseline eeec15c --survey 2 6 10 --repeat 2
+    PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --baseline 256-bit
 """
 
 from __future__ import annotations
@@ -39,11 +43,14 @@ from bionmf.core.seeding import random_init, run_seed
 from bionmf.core.solvers import brunet as _kl
 
 REPO = Path(__file__).resolve().parents[1]
+# the --baseline that names the working tree's kernels with 512-bit vectors off
+NARROW = "256-bit"
 
 
 def load_kernel(rev: str | None, directory: Path, name: str):
-    """The KL kernel module at git revision ``rev`` (None: the working tree), compiled uncached."""
-    if rev is None:
+    """The KL kernel module at git revision ``rev`` (None: the working tree; ``NARROW``: the
+    working tree without 512-bit vectors), compiled uncached."""
+    if rev in (None, NARROW):
         source = Path(_kl.__file__).read_text()
     else:
         source = subprocess.run(
@@ -60,6 +67,8 @@ def load_kernel(rev: str | None, directory: Path, name: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    if rev == NARROW:
+        module._WIDE_VECTORS = False  # read when a rank's kernels are first made
     return module
 
 
@@ -81,7 +90,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="iterations per timing")
     parser.add_argument("--runs-per-thread", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--baseline", default=None, help="git revision whose kernel is timed alongside")
+    parser.add_argument("--baseline", default=None,
+                        help=f"git revision whose kernel is timed alongside ({NARROW!r}: the working tree's "
+                             "without 512-bit vectors)")
     parser.add_argument("--survey", type=int, nargs=3, default=None, metavar=("LOW", "HIGH", "RUNS"),
                         help="time tl.nmf surveys (needs --baseline) instead of iterations")
     args = parser.parse_args()
@@ -120,8 +131,10 @@ def main() -> None:
                     times = {name: [] for name in kernels}
                     walls = {name: [] for name in kernels}
                     final = {}
-                    for _ in range(args.repeat):
-                        for name, steps in kernels.items():
+                    for repeat_index in range(args.repeat):
+                        # ABBA: neither kernel always runs after the other (caches, clock)
+                        order = list(kernels.items())[::-1 if repeat_index % 2 else 1]
+                        for name, steps in order:
                             Wt, H = starts(X, rank, n_runs, dtype)
                             start, wall = time.process_time(), time.perf_counter()
                             steps(X, Wt, H, active, args.steps, eps)
@@ -156,7 +169,7 @@ def survey(baseline: str, low: int, high: int, runs: int, repeat: int) -> None:
         times = {name: [] for name in modules}
         metrics = {}
         for repeat_index in range(repeat + 1):
-            for name, module in modules.items():
+            for name, module in list(modules.items())[::-1 if repeat_index % 2 else 1]:  # ABBA
                 _driver.kl_until_stable, _driver.kl_steps = module.kl_until_stable, module.kl_steps
                 _driver._STEPS["brunet"] = module.kl_steps
                 if repeat_index == 0:  # compiles every rank's kernels, untimed

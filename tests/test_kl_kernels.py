@@ -83,3 +83,55 @@ def test_run_is_the_same_in_any_batch_and_thread_count(k):
         np.testing.assert_array_equal(Wt, results[0][0])
         np.testing.assert_array_equal(H, results[0][1])
         assert n_iter == results[0][2]
+
+
+def compiled_steps(k, dtype, wide, monkeypatch):
+    """A fresh, uncached rank-``k`` steps dispatcher, compiled for ``dtype``, with or without
+    ``brunet._WIDE_VECTORS``, and 20 iterations of it from the same starts."""
+    monkeypatch.setattr(brunet, "_WIDE_VECTORS", wide)
+    steps_runs = brunet._make_unrolled(k, cache=False)[1]
+    X = data(13, 333, seed=3).astype(dtype)  # 333 genes: vector loops and their remainders
+    Wt, H = starts(X, k, 1, dtype)
+    steps_runs(X, Wt, H, np.arange(1), 20, dtype(np.finfo(np.float64).eps))
+    return steps_runs, Wt, H
+
+
+def test_512_bit_vectors_only_for_the_float32_kernels_on_avx512(monkeypatch):
+    """The kernels carry LLVM's 512-bit attributes exactly where the CPU has AVX-512 and they
+    compute in float32 (checked on every CPU: without AVX-512, that they are absent); with them
+    the float32 code uses zmm registers. A numba function compiled afterwards does not get them,
+    and uses zmm registers only if numba's default code (the float64 kernels') does: on CPUs
+    whose LLVM tuning prefers 256-bit vectors, not at all."""
+    from bionmf.core.solvers._vector_width import compiles_for_avx512
+
+    attribute = '"prefer-vector-width"="512"'
+    asm = {}
+    for dtype in (np.float32, np.float64):
+        steps_runs, _, _ = compiled_steps(4, dtype, True, monkeypatch)
+        signature = steps_runs.signatures[0]
+        wide = compiles_for_avx512() and dtype is np.float32
+        assert (attribute in steps_runs.inspect_llvm(signature)) == wide
+        asm[dtype] = steps_runs.inspect_asm(signature)
+    if compiles_for_avx512():
+        assert "zmm" in asm[np.float32]
+
+    @numba.njit(fastmath=True)
+    def plain(x):
+        total = x[0] * 0
+        for i in range(x.shape[0]):
+            total += x[i] * x[i]
+        return total
+
+    plain(np.ones(100, np.float32))
+    assert attribute not in plain.inspect_llvm(plain.signatures[0])
+    if "zmm" not in asm[np.float64]:
+        assert "zmm" not in plain.inspect_asm(plain.signatures[0])
+
+
+def test_512_bit_vectors_change_results_by_rounding_only(monkeypatch):
+    """Wider vectors sum the genes in another order: float32 results stay within rounding of
+    the 256-bit code's (bitwise equal without AVX-512)."""
+    _, W_wide, H_wide = compiled_steps(3, np.float32, True, monkeypatch)
+    _, W_narrow, H_narrow = compiled_steps(3, np.float32, False, monkeypatch)
+    np.testing.assert_allclose(H_wide, H_narrow, rtol=1e-4)
+    np.testing.assert_allclose(W_wide, W_narrow, rtol=1e-4)

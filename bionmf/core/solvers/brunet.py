@@ -54,14 +54,37 @@ side with ``PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1 --ranks 2 4 
     float32     0.110 -> 0.062 0.195 -> 0.103 0.298 -> 0.147 0.465 -> 0.246
     float64     0.310 -> 0.215 0.500 -> 0.242 0.675 -> 0.267 1.010 -> 0.440
 
+512-bit vectors, float32 only: on CPUs with AVX-512 LLVM's tuning prefers 256-bit vectors, and
+numba can lift that only for a whole process (``NUMBA_CPU_FEATURES``), which would also change the
+user's other numba code. The unrolled kernels instead call
+:func:`~bionmf.core.solvers._vector_width.prefer_512_bit_vectors`, which gives the function being
+compiled LLVM's per-function attributes ``"prefer-vector-width"="512"`` and
+``"min-legal-vector-width"="512"``, and only when numba compiles for a CPU with ``avx512f`` and the
+kernel computes in float32; elsewhere the code is the same as without it (float64: bitwise). Other
+numba functions, compiled before or after, keep 256 bits; numba's on-disk cache keeps the kernels
+(its entries are keyed by the CPU's features). CPU ms per iteration and run on Golub, one thread,
+256-bit -> 512-bit, side by side (``PYTHONPATH=. python benchmarks/kl_kernel.py --threads 1
+--ranks 2 4 6 8 10 --baseline 256-bit --repeat 9``, a shared machine)::
+
+    k           2              4              6              8              10
+    float32     0.055 -> 0.047 0.089 -> 0.075 0.135 -> 0.121 0.173 -> 0.148 0.217 -> 0.189
+
+(float64: bitwise equal, same time.) That benchmark's minimum over fresh arrays favours
+64-byte-aligned factors; with W at the 16-byte offset of ordinary numpy allocations the gain
+stayed at k = 2 (19 %) and went at k = 6 (the two ranks measured so).
+A survey of Golub (ranks 2-6, 10 runs, ``--baseline 256-bit --survey 2 6 10 --repeat 5``) took
+4-13 % less CPU time in three comparisons (``--repeat`` 3, 5, 5; minimum CPU s 3.91 -> 3.75,
+3.67 -> 3.21, 3.80 -> 3.37), with the same cophenetic, dispersion and mean iterations to 6
+decimals. In float64 (true
+divisions, no faster per number in 512-bit registers) 512 bits measured 6-8 % slower at k = 2-6,
+hence float32 only.
+
 Tried and not kept: two samples per H pass (shares the loads of W; no gain), W numerators of two
-samples per pass instead of four (2-16 % slower at k >= 6). 512-bit vectors
-(``NUMBA_CPU_FEATURES`` without ``prefer-256-bit``) made these kernels 7-21 % faster (k = 2, 4, 6,
-10; equal at 8; one sequential measurement each), but numba only has that switch for the whole
-process, where it would also change the user's other numba code, so bionmf does not set it. Before the unrolled kernels: fusing the H-update pass and the W-numerator pass of
-the run-time-rank loops gave the same time; a bit-trick reciprocal with Newton steps was twice as
-slow as the division (which already is an estimate, see above). ``error_model="numpy"`` lets the
-divisions vectorize (the default Python error model branches on division by zero).
+samples per pass instead of four (2-16 % slower at k >= 6). Before the unrolled kernels: fusing
+the H-update pass and the W-numerator pass of the run-time-rank loops gave the same time; a
+bit-trick reciprocal with Newton steps was twice as slow as the division (which already is an
+estimate, see above). ``error_model="numpy"`` lets the divisions vectorize (the default Python
+error model branches on division by zero).
 
 The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
 rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
@@ -78,6 +101,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
+
+# absolute: benchmarks/kl_kernel.py loads copies of this file as modules of their own
+from bionmf.core.solvers._vector_width import prefer_512_bit_vectors
 
 _JIT = dict(fastmath=True, error_model="numpy", cache=True)
 
@@ -197,6 +223,9 @@ _UNROLLED_MAX_K = 12
 _FUSED_W_MAX_K = 8
 # samples whose W numerators are added in one pass over the genes
 _W_SAMPLES = 4
+# 512-bit vectors for these kernels alone where the CPU has AVX-512 (see the module docstring);
+# False compiles them as the rest of numba's code, for comparisons
+_WIDE_VECTORS = True
 
 
 def _unrolled_source(k: int) -> str:
@@ -210,7 +239,10 @@ def _unrolled_source(k: int) -> str:
     wh = lambda s: " + ".join(f"w{a} * h{a}_{s}" for a in r)
     L = []
     put = L.append
+    # in all three: the steps' loops would take a caller's attributes if LLVM inlined them
+    wide = "    prefer_512_bit_vectors(Wt)" if _WIDE_VECTORS else "    pass"
     put(f"def _dense_steps_k{k}(X, Wt, H, n_steps, eps, numer, q):")
+    put(wide)
     put("    n, m = X.shape")
     put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
     put(f"    row_sum = np.empty({k}, dtype=Wt.dtype)")
@@ -243,6 +275,7 @@ def _unrolled_source(k: int) -> str:
     put("")
     put(f"def _dense_until_stable_k{k}(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,")
     put("                            n_iter, converged):")
+    put(wide)
     put("    m = X.shape[1]")
     put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
     put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
@@ -263,6 +296,7 @@ def _unrolled_source(k: int) -> str:
     put("")
     put("")
     put(f"def _dense_steps_runs_k{k}(X, Wt, H, runs, n_steps, eps):")
+    put(wide)
     put("    m = X.shape[1]")
     put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
     put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
@@ -303,15 +337,23 @@ def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
 _unrolled_lock = threading.Lock()
 
 
-@functools.cache
-def _unrolled_unlocked(k: int) -> tuple:
-    namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule}
+def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
+    """New dispatchers of the rank-``k`` kernels (see :func:`_unrolled`); ``cache=False`` keeps
+    them off numba's on-disk cache."""
+    namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule,
+                 "prefer_512_bit_vectors": prefer_512_bit_vectors}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     # the other two call the compiled steps through the namespace they were defined in
-    namespace[f"_dense_steps_k{k}"] = nb.njit(**_JIT)(namespace[f"_dense_steps_k{k}"])
-    until_stable = nb.njit(nogil=True, cache=True)(namespace[f"_dense_until_stable_k{k}"])
-    steps_runs = nb.njit(nogil=True, cache=True)(namespace[f"_dense_steps_runs_k{k}"])
+    steps = nb.njit(**dict(_JIT, cache=cache))(namespace[f"_dense_steps_k{k}"])
+    namespace[f"_dense_steps_k{k}"] = steps
+    until_stable = nb.njit(nogil=True, cache=cache)(namespace[f"_dense_until_stable_k{k}"])
+    steps_runs = nb.njit(nogil=True, cache=cache)(namespace[f"_dense_steps_runs_k{k}"])
     return until_stable, steps_runs
+
+
+@functools.cache
+def _unrolled_unlocked(k: int) -> tuple:
+    return _make_unrolled(k)
 
 
 def _unrolled(k: int) -> tuple:
