@@ -37,9 +37,12 @@ import scipy.sparse as sp
 _TRANSPOSE_ATTR = "_bionmf_transpose"
 
 #: multiply-adds below which a kernel runs on one thread: on a busy machine a parallel region
-#: waits for its slowest thread, which for small products costs far more than it saves (measured
-#: 4x slower on 2 loaded cores); results are the same either way
-PARALLEL_MIN_WORK = 20_000_000
+#: waits for its slowest thread, which for tiny products costs far more than it saves (measured
+#: 4x slower on 2 loaded cores); results are the same either way. From 2 million on, two threads
+#: were 1.8x faster on the idle 2-core machine: the last runs of a batch (pbmc3k's 765,000 stored
+#: values times 5-22 columns, 2-4 ms a product on one thread; the issue-12 survey 11-19 % less
+#: wall time). 20 million before, which left those products on one thread.
+PARALLEL_MIN_WORK = 2_000_000
 
 
 def use_threads(work: float) -> bool:
