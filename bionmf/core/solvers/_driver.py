@@ -49,7 +49,29 @@ def prepare_matrix(X, dtype) -> np.ndarray | sp.csr_matrix:
             X = X.copy()
             X.sum_duplicates()
         return X
-    return np.ascontiguousarray(X, dtype=dtype)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    return X if X.ctypes.data % ALIGN == 0 else aligned_copy(X)
+
+
+#: bytes the dense arrays the kernels stream are aligned to: a cache line, the width of a 512-bit
+#: vector. The float32 KL kernels (512-bit vectors where the CPU has them) measured 4-8 % less CPU
+#: on a Golub survey with aligned factors and data than with numpy's 16-byte alignment
+ALIGN = 64
+
+
+def aligned_empty(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialized C-ordered array whose data start on an ``ALIGN``-byte boundary."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + ALIGN, dtype=np.uint8)
+    offset = -raw.ctypes.data % ALIGN
+    return raw[offset:offset + size].view(dtype).reshape(shape)
+
+
+def aligned_copy(X: np.ndarray) -> np.ndarray:
+    out = aligned_empty(X.shape, X.dtype)
+    out[...] = X
+    return out
 
 
 def objective(X, Wt, H, active, loss: str, x_norm2: float | None = None, *, threads: bool = True) -> np.ndarray:
@@ -105,8 +127,8 @@ def factorize_batch(
     n, m = X.shape
     b = len(seeds)
     scale = init_scale(X, rank, options.init)
-    Wt = np.empty((b, rank, m), dtype=dtype)
-    H = np.empty((b, rank, n), dtype=dtype)
+    Wt = aligned_empty((b, rank, m), dtype)
+    H = aligned_empty((b, rank, n), dtype)
     for r, seed in enumerate(seeds):
         W0, H0 = random_init(seed, m, n, rank, scale, dtype, options.init)
         Wt[r], H[r] = W0.T, H0
