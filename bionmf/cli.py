@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "by (seed, k, r) alone (default 0)")
     s.add_argument("--preset", choices=("bulk", "counts", "singlecell"), default="bulk",
                    help="bionmf.pp.normalize preset: bulk (values as they are, checked; default), counts "
-                        "(RNA-seq: CPM, log1p), singlecell (normalize_total, variable genes, unit variance)")
+                        "(RNA-seq: CPM, log1p), singlecell (cNMF's input: overdispersed genes, counts at unit variance)")
     s.add_argument("--top-genes", type=_positive_int, default=None,
                    help="genes to fit: the N most variable (the preset's default when not given)")
     _add_input_options(s, annotation="TSV/CSV of sample annotation, first column the sample names (tracks and clusters.tsv)")

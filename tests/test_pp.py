@@ -485,6 +485,20 @@ def test_cnmf_flavor_finds_overdispersed_genes_from_counts_or_normalized():
                                                   "key_added": "nmf_use", "n_kept": 40}
 
 
+def test_highly_variable_genes_never_choose_genes_without_counts():
+    adata = _overdispersed_counts(n_genes=60, n_over=5)
+    X = adata.X.toarray()
+    X[:, 10:20] = 0.0  # ten genes never seen
+    adata.X = sp.csr_matrix(X)
+    for flavor in ("cnmf", "cell_ranger"):
+        a = adata.copy()
+        pp.highly_variable_genes(a, n_top=200, flavor=flavor)
+        chosen = a.var["nmf_use"].to_numpy()
+        assert chosen.sum() == 50 and not chosen[10:20].any(), flavor
+    with pytest.raises(ValueError, match="n_top must be at least 1"):
+        pp.highly_variable_genes(adata, n_top=0)
+
+
 def test_cnmf_flavor_statistics_follow_the_published_formula():
     """Kotliar et al. 2019 (Methods): Fano factor of depth-normalized counts against
     A^2 mean + B^2; computed here densely in plain numpy, apart from the library's chunked sums."""

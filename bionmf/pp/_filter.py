@@ -480,7 +480,8 @@ def highly_variable_genes(
         table = _scanpy_dispersion_table(X, current, totals, adata.obs_names, adata.var_names, flavor, n_keep)
         score = table["dispersions_norm"].to_numpy(dtype=np.float64)
     score = np.nan_to_num(score, nan=-np.inf)
-    chosen = np.argsort(-score, kind="stable")[:n_keep]
+    # a gene without counts in these cells has no statistic and is never chosen
+    chosen = np.argsort(-score, kind="stable")[:min(n_keep, int(np.isfinite(score).sum()))]
     keep = np.zeros(adata.n_vars, dtype=bool)
     keep[np.flatnonzero(current)[chosen]] = True
     adata = start(adata, copy)
@@ -507,11 +508,13 @@ def _fano_ratio_table(X, row_weights: np.ndarray) -> pd.DataFrame:
         raise ValueError("highly_variable_genes: no gene has counts in these cells")
     top_mean = expressed[np.argsort(-mean[expressed], kind="stable")[:FANO_TOP_MEAN_GENES]]
     a = float(np.min(cv[top_mean]))
-    m_lo, m_hi = np.quantile(mean, [0.1, 0.9])
-    f_lo, f_hi = np.nanquantile(fano, [0.1, 0.9])
-    box = (mean > m_lo) & (mean < m_hi) & (fano > f_lo) & (fano < f_hi)
+    # over the genes with counts, as cNMF's input holds no others
+    m_lo, m_hi = np.quantile(mean[expressed], [0.1, 0.9])
+    f_lo, f_hi = np.quantile(fano[expressed], [0.1, 0.9])
+    with np.errstate(invalid="ignore"):
+        box = (mean > m_lo) & (mean < m_hi) & (fano > f_lo) & (fano < f_hi)
     # on very few genes the box can be empty: the median of all expressed genes then stands in
-    b2 = float(np.median(fano[box])) if box.any() else float(np.nanmedian(fano))
+    b2 = float(np.median(fano[box])) if box.any() else float(np.median(fano[expressed]))
     expected = a * a * mean + b2
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = fano / expected
@@ -525,6 +528,12 @@ def _scanpy_dispersion_table(X, current: np.ndarray, totals: np.ndarray, obs_nam
     logged) copy of those columns."""
     import scanpy as sc
 
+    # scanpy's binning fails on many genes without counts (repeated bin edges): they get no
+    # statistic (NaN) and are never chosen
+    seen = np.asarray(X.sum(axis=0)).ravel() > 0
+    columns = list(HVG_FLAVORS[flavor])
+    values = np.full((int(current.sum()), len(columns)), np.nan)
+    current, kept = current & seen, seen[current]
     sub = X[:, current] if not current.all() else X
     factors = HVG_TARGET_SUM / totals
     sub = sp.csr_matrix(sp.csr_matrix(sub, dtype=np.float64).multiply(factors[:, None])) if sp.issparse(sub) \
@@ -535,4 +544,7 @@ def _scanpy_dispersion_table(X, current: np.ndarray, totals: np.ndarray, obs_nam
         else:
             np.log1p(sub, out=sub)
     view = ad.AnnData(X=sub, obs=pd.DataFrame(index=obs_names), var=pd.DataFrame(index=var_names[current]))
-    return sc.pp.highly_variable_genes(view, n_top_genes=n_keep, flavor=flavor, inplace=False)
+    result = sc.pp.highly_variable_genes(view, n_top_genes=min(n_keep, int(current.sum())), flavor=flavor,
+                                         inplace=False)
+    values[kept] = result[columns].to_numpy(dtype=np.float64)
+    return pd.DataFrame(values, columns=columns)
