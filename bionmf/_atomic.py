@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
 
 @contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
@@ -34,3 +36,9 @@ def npz_path(path: str | os.PathLike) -> Path:
     """The name ``numpy.savez`` would give: ``.npz`` appended unless the name has it."""
     path = Path(path)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def save_npz(path: str | os.PathLike, **arrays) -> None:
+    """``numpy.savez_compressed`` to ``path`` (``.npz`` appended as numpy would), whole or not at all."""
+    with atomic_file(npz_path(path)) as file:
+        np.savez_compressed(file, **arrays)

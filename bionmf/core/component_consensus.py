@@ -12,10 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 from .components import DENSITY_THRESHOLD, LOCAL_NEIGHBORHOOD, consensus_programs
-from .linalg import squared_norm, reconstruction_error, refit_usages
+from .linalg import reconstruction_error, refit_usages, squared_norm
 from .rank_selection import COMPONENT_RULES, CV_RULES
 from .runs import RankRuns
-from .summary import RUN_METRIC_COLUMNS, ConsensusKind, RankSummary, SurveyOptionError, run_metrics
+from .summary import (
+    RUN_METRIC_COLUMNS,
+    ConsensusKind,
+    RankSummary,
+    SurveyOptionError,
+    run_metrics,
+)
 
 COMPONENT_METRIC_COLUMNS = (
     "stability",

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._atomic import atomic_file, npz_path
+from .._atomic import save_npz
 from .seeding import check_random_state, random_init, run_seed
 from .solvers import SolverOptions, factorize_batch, prepare_matrix
 from .solvers._masked import count_held_out, masked_fit, observed_mean
@@ -123,9 +123,8 @@ class CVRuns:
 
 def save_cv_runs(runs: CVRuns, path) -> None:
     """Write to an .npz file."""
-    with atomic_file(npz_path(path)) as file:
-        np.savez_compressed(file, rank=runs.rank, runs=runs.runs, error=runs.error, train_error=runs.train_error,
-                            n_iter=runs.n_iter, scheme=runs.scheme, loss=runs.loss)
+    save_npz(path, rank=runs.rank, runs=runs.runs, error=runs.error, train_error=runs.train_error,
+             n_iter=runs.n_iter, scheme=runs.scheme, loss=runs.loss)
 
 
 def load_cv_runs(path) -> CVRuns:

@@ -13,8 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .components import LOCAL_NEIGHBORHOOD, consensus_programs, local_density, normalize_spectra
-from .linalg import squared_norm, reconstruction_error, refit_usages
+from .components import (
+    LOCAL_NEIGHBORHOOD,
+    consensus_programs,
+    local_density,
+    normalize_spectra,
+)
+from .linalg import reconstruction_error, refit_usages, squared_norm
 
 
 @dataclass

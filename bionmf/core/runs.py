@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import save_npz
 from .consensus import assign
-from .._atomic import atomic_file, npz_path
 from .seeding import run_seed
 from .solvers import SolverOptions, factorize_batch, runs_alone
+
 
 @dataclass
 class RankRuns:
@@ -80,19 +81,18 @@ class RankRuns:
 
     def save(self, path: str | Path) -> None:
         """Write to an .npz file."""
-        with atomic_file(npz_path(path)) as file:
-            np.savez_compressed(
-                file,
-                rank=self.rank,
-                runs=self.runs,
-                labels=self.labels,
-                objective=self.objective,
-                n_iter=self.n_iter,
-                best_W=self.best_W,
-                best_H=self.best_H,
-                best_run=self.best_run,
-                **({} if self.spectra is None else {"spectra": self.spectra}),
-            )
+        save_npz(
+            path,
+            rank=self.rank,
+            runs=self.runs,
+            labels=self.labels,
+            objective=self.objective,
+            n_iter=self.n_iter,
+            best_W=self.best_W,
+            best_H=self.best_H,
+            best_run=self.best_run,
+            **({} if self.spectra is None else {"spectra": self.spectra}),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> RankRuns:

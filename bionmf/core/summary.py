@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._atomic import atomic_file, npz_path
+from .._atomic import save_npz
 from .rank_selection import ALL_RULES
 from .runs import RankRuns
 
@@ -166,9 +166,7 @@ class ConsensusKind:
         values = np.array([float(v) for v in summary.metrics.values()])
         required = {name: arrays[name] for name in self.summary_arrays}
         optional = {name: a for name in self.optional_arrays if (a := arrays[name]) is not None}
-        with atomic_file(npz_path(path)) as file:
-            np.savez_compressed(file, rank=summary.rank, **required, metric_names=names, metric_values=values,
-                                **optional)
+        save_npz(path, rank=summary.rank, **required, metric_names=names, metric_values=values, **optional)
 
     def load_summary(self, path: str | Path) -> RankSummary:
         """Read a summary of this kind written by :meth:`save_summary`."""

@@ -473,11 +473,12 @@ def highly_variable_genes(
                          f"({name_some(adata.obs_names, totals == 0)}); remove them with "
                          "bionmf.pp.remove_empty(adata)")
     n_keep = min(int(n_top), n_marked)
+    marked = X[:, current] if not current.all() else X
     if flavor == "cnmf":
-        table = _fano_ratio_table(X[:, current] if not current.all() else X, HVG_TARGET_SUM / totals)
+        table = _fano_ratio_table(marked, HVG_TARGET_SUM / totals)
         score = table["fano_ratio"].to_numpy()
     else:
-        table = _scanpy_dispersion_table(X, current, totals, adata.obs_names, adata.var_names, flavor, n_keep)
+        table = _scanpy_dispersion_table(marked, HVG_TARGET_SUM / totals, flavor, n_keep)
         score = table["dispersions_norm"].to_numpy(dtype=np.float64)
     score = np.nan_to_num(score, nan=-np.inf)
     # a gene without counts in these cells has no statistic and is never chosen
@@ -522,29 +523,23 @@ def _fano_ratio_table(X, row_weights: np.ndarray) -> pd.DataFrame:
                          "fano_ratio": ratio})
 
 
-def _scanpy_dispersion_table(X, current: np.ndarray, totals: np.ndarray, obs_names, var_names, flavor: str,
-                             n_keep: int) -> pd.DataFrame:
-    """scanpy's dispersion table of the marked genes, on a depth-normalized (and, for Seurat,
-    logged) copy of those columns."""
+def _scanpy_dispersion_table(X, row_weights: np.ndarray, flavor: str, n_keep: int) -> pd.DataFrame:
+    """scanpy's dispersion table of the genes of ``X``, on a copy of ``diag(row_weights) @ X``
+    (logged for the Seurat flavor)."""
     import scanpy as sc
 
     # scanpy's binning fails on many genes without counts (repeated bin edges): they get no
     # statistic (NaN) and are never chosen
     seen = np.asarray(X.sum(axis=0)).ravel() > 0
     columns = list(HVG_FLAVORS[flavor])
-    values = np.full((int(current.sum()), len(columns)), np.nan)
-    current, kept = current & seen, seen[current]
-    sub = X[:, current] if not current.all() else X
-    factors = HVG_TARGET_SUM / totals
-    sub = sp.csr_matrix(sp.csr_matrix(sub, dtype=np.float64).multiply(factors[:, None])) if sp.issparse(sub) \
-        else np.asarray(sub, dtype=np.float64) * factors[:, None]
+    values = np.full((X.shape[1], len(columns)), np.nan)
+    sub = X[:, seen] if not seen.all() else X
+    sub = sp.csr_matrix(sp.csr_matrix(sub, dtype=np.float64).multiply(row_weights[:, None])) if sp.issparse(sub) \
+        else np.asarray(sub, dtype=np.float64) * row_weights[:, None]
     if flavor == "seurat":
-        if sp.issparse(sub):
-            np.log1p(sub.data, out=sub.data)
-        else:
-            np.log1p(sub, out=sub)
-    view = ad.AnnData(X=sub, obs=pd.DataFrame(index=obs_names), var=pd.DataFrame(index=var_names[current]))
-    result = sc.pp.highly_variable_genes(view, n_top_genes=min(n_keep, int(current.sum())), flavor=flavor,
-                                         inplace=False)
-    values[kept] = result[columns].to_numpy(dtype=np.float64)
+        stored = sub.data if sp.issparse(sub) else sub
+        np.log1p(stored, out=stored)
+    result = sc.pp.highly_variable_genes(ad.AnnData(X=sub), n_top_genes=min(n_keep, int(seen.sum())),
+                                         flavor=flavor, inplace=False)
+    values[seen] = result[columns].to_numpy(dtype=np.float64)
     return pd.DataFrame(values, columns=columns)
