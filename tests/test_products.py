@@ -83,6 +83,31 @@ def test_threaded_kernels_equal_serial_for_any_thread_count(monkeypatch, blocked
         nb.set_num_threads(before)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [False, True])
+def test_stack_buffer_products_equal_the_heap_ones_up_to_its_width(monkeypatch, dtype, threads):
+    # products with at most STACK_COLUMNS columns are computed in a buffer on the stack
+    monkeypatch.setattr(_products, "PARALLEL_MIN_WORK", 0 if threads else 10**18)
+    A = _matrix(90, 150, 0.25, 9, dtype=dtype)
+    rng = np.random.default_rng(4)
+    limit = _products.STACK_COLUMNS
+    for n_cols in (1, 17, limit):
+        B = rng.random((150, n_cols)).astype(dtype)
+        narrow = csr_times_dense(A, B)
+        np.testing.assert_allclose(narrow, (A @ B), rtol=1e-5 if dtype == np.float32 else 1e-12)
+        monkeypatch.setattr(_products, "STACK_COLUMNS", 0)  # the heap buffer
+        np.testing.assert_array_equal(csr_times_dense(A, B), narrow)
+        monkeypatch.setattr(_products, "STACK_COLUMNS", limit)
+
+
+def test_stack_buffer_kernel_refuses_more_columns_than_it_holds():
+    A = _matrix(10, 20, 0.3, 1)
+    B = np.ones((20, _products.STACK_COLUMNS + 1), dtype=np.float32)
+    out = np.empty((B.shape[1], 10), dtype=np.float32)
+    with pytest.raises(ValueError, match="stack buffer"):
+        _products._csr_narrow_serial(A.data, A.indices, A.indptr, B, out)
+
+
 def test_unsorted_indices_take_the_plain_kernel(forced_blocks):
     A = _matrix(30, 50, 0.3, 5)
     B = np.random.default_rng(4).random((50, 3)).astype(np.float32)
@@ -100,11 +125,23 @@ def test_block_layouts_are_kept_per_matrix(forced_blocks):
     A = _matrix(20, 64, 0.3, 6)
     B = np.ones((64, 2), dtype=np.float32)
     csr_times_dense(A, B)
-    cache = getattr(A, _products._BLOCKS_ATTR)
-    assert list(cache) == [(16, A.nnz, A.shape)]
-    starts = cache[(16, A.nnz, A.shape)]
+    cache = getattr(A, _products._LAYOUTS_ATTR)
+    key = ("starts", 16, A.nnz, A.shape)
+    assert key in cache
+    starts = cache[key]
     csr_times_dense(A, B)
-    assert getattr(A, _products._BLOCKS_ATTR)[(16, A.nnz, A.shape)] is starts
+    assert getattr(A, _products._LAYOUTS_ATTR)[key] is starts
+
+
+def test_row_parts_are_kept_per_matrix_and_balance_the_stored_values():
+    A = _matrix(300, 40, 0.2, 8)
+    parts = _products._row_parts(A, 3)
+    assert _products._row_parts(A, 3) is parts
+    assert parts[0] == 0 and parts[-1] == A.shape[0] and np.all(np.diff(parts) >= 0)
+    per_part = np.diff(A.indptr[parts])
+    assert per_part.max() - per_part.min() <= 2 * np.diff(A.indptr).max()
+    other = _matrix(300, 40, 0.2, 9)
+    assert _products._row_parts(other, 3) is not parts
 
 
 def test_hals_fit_is_the_same_with_blocked_products(monkeypatch):

@@ -235,3 +235,21 @@ def test_hals_makes_scikit_learns_coordinate_descent_updates():
         )
     np.testing.assert_allclose(H[0], usage.T, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(Wt[0], spectra, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_hals_sweeps_leave_the_gram_matrix_of_the_updated_factor(monkeypatch, threads):
+    # the other factor's update reads this Gram matrix, so it must be that of F after the sweeps
+    monkeypatch.setattr(frobenius, "use_threads", lambda work: threads)
+    rng = np.random.default_rng(3)
+    b, k, d = 4, 6, 300
+    F = rng.random((b, k, d), dtype=np.float32)
+    numer = rng.random((b, k, d), dtype=np.float32) * d
+    G = frobenius._grams(rng.random((b, k, 50), dtype=np.float32))
+    gram = np.full((b, k, k), np.nan, dtype=np.float32)
+    frobenius._hals_sweeps(F, numer, G, 1e-7, np.zeros(b), False, 1, gram)
+    exact = np.einsum("bkd,bld->bkl", F.astype(np.float64), F.astype(np.float64))
+    np.testing.assert_allclose(gram, exact, rtol=1e-5)
+    np.testing.assert_array_equal(gram, gram.transpose(0, 2, 1))
+    # and the same numbers as the kernels compute it alone, whatever the threads
+    np.testing.assert_array_equal(gram, frobenius._grams(F))

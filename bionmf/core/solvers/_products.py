@@ -34,6 +34,8 @@ import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
+from ._stack import STACK_COLUMNS, STACK_ROWS, stack_tile
+
 _TRANSPOSE_ATTR = "_bionmf_transpose"
 
 #: multiply-adds below which a kernel runs on one thread: on a busy machine a parallel region
@@ -58,10 +60,10 @@ UNROLL = 8
 #: for X, whose 2000 x 200 float32 factor then no longer fits in one block)
 BLOCK_BYTES = 1 << 21
 #: rows of the output, or of a block of the factor, moved between layouts at a time
-TILE = 16
+TILE = STACK_ROWS
 #: fewest rows of B in a block: below, the per-block overhead outweighs the cache gain
 MIN_BLOCK_ROWS = 256
-_BLOCKS_ATTR = "_bionmf_column_blocks"
+_LAYOUTS_ATTR = "_bionmf_product_layouts"
 
 
 @nb.njit(inline="always")
@@ -104,12 +106,11 @@ def _accumulate(data, indices, lo, hi, B, row, offset):
 
 
 @nb.njit(inline="always")
-def _rows_to_columns(data, indices, indptr, B, outT, j0, j1):
+def _rows_to_columns(data, indices, indptr, B, outT, j0, j1, buf):
     """outT[:, j] = row j of A @ B for j in [j0, j1): TILE rows at a time are computed
-    in a small buffer, then written to the C-ordered (columns, rows) output one column at a time,
-    which spares transposing the whole product afterwards."""
+    in ``buf`` (at least TILE x B's columns), then written to the C-ordered (columns, rows) output
+    one column at a time, which spares transposing the whole product afterwards."""
     c = B.shape[1]
-    buf = np.empty((TILE, c), dtype=B.dtype)
     for t0 in range(j0, j1, TILE):
         t1 = min(j1, t0 + TILE)
         for j in range(t0, t1):
@@ -125,12 +126,33 @@ def _rows_to_columns(data, indices, indptr, B, outT, j0, j1):
 @nb.njit(parallel=True, cache=True)
 def _csr_dense_threads(data, indices, indptr, B, outT, bounds):
     for part in nb.prange(bounds.shape[0] - 1):
-        _rows_to_columns(data, indices, indptr, B, outT, bounds[part], bounds[part + 1])
+        buf = np.empty((TILE, B.shape[1]), dtype=B.dtype)
+        _rows_to_columns(data, indices, indptr, B, outT, bounds[part], bounds[part + 1], buf)
 
 
 @nb.njit(cache=True)
 def _csr_dense_serial(data, indices, indptr, B, outT):
-    _rows_to_columns(data, indices, indptr, B, outT, 0, indptr.shape[0] - 1)
+    buf = np.empty((TILE, B.shape[1]), dtype=B.dtype)
+    _rows_to_columns(data, indices, indptr, B, outT, 0, indptr.shape[0] - 1, buf)
+
+
+# the same with the rows computed in a buffer on the stack, for products with at most
+# STACK_COLUMNS columns (see :mod:`._stack`: the compiler then drops its overlap checks)
+@nb.njit(parallel=True, cache=True)
+def _csr_narrow_threads(data, indices, indptr, B, outT, bounds):
+    if B.shape[1] > STACK_COLUMNS:
+        raise ValueError("more columns than the stack buffer holds")
+    for part in nb.prange(bounds.shape[0] - 1):
+        buf = nb.carray(stack_tile(B), (STACK_ROWS, STACK_COLUMNS))
+        _rows_to_columns(data, indices, indptr, B, outT, bounds[part], bounds[part + 1], buf)
+
+
+@nb.njit(cache=True)
+def _csr_narrow_serial(data, indices, indptr, B, outT):
+    if B.shape[1] > STACK_COLUMNS:
+        raise ValueError("more columns than the stack buffer holds")
+    buf = nb.carray(stack_tile(B), (STACK_ROWS, STACK_COLUMNS))
+    _rows_to_columns(data, indices, indptr, B, outT, 0, indptr.shape[0] - 1, buf)
 
 
 @nb.njit(inline="always")
@@ -216,21 +238,32 @@ def block_rows(n_rows: int, n_cols: int, itemsize: int) -> int:
     return max(MIN_BLOCK_ROWS, 1 << (max(1, fit).bit_length() - 1))
 
 
-def _starts(A: sp.csr_matrix, block: int) -> np.ndarray:
-    """_block_starts of A for ``block``, computed once per matrix and block size and kept on A."""
-    key = (block, A.nnz, A.shape)
-    cache = getattr(A, _BLOCKS_ATTR, None)
+def _kept(A: sp.csr_matrix, key: tuple, compute):
+    """``compute()``, computed once per matrix and ``key`` and kept on A (its layouts for the
+    products: a survey makes thousands of products with the same matrix)."""
+    key = (*key, A.nnz, A.shape)
+    cache = getattr(A, _LAYOUTS_ATTR, None)
     if cache is None:
         cache = {}
         try:
-            setattr(A, _BLOCKS_ATTR, cache)
+            setattr(A, _LAYOUTS_ATTR, cache)
         except AttributeError:  # an object that takes no attributes: recompute next time
             pass
-    starts = cache.get(key)
-    if starts is None:
-        n_blocks = -(-A.shape[1] // block)
-        starts = cache[key] = _block_starts(A.indices, A.indptr, block, n_blocks)
-    return starts
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = compute()
+    return value
+
+
+def _starts(A: sp.csr_matrix, block: int) -> np.ndarray:
+    """_block_starts of A for ``block``, kept on A."""
+    return _kept(A, ("starts", block), lambda: _block_starts(A.indices, A.indptr, block, -(-A.shape[1] // block)))
+
+
+def _row_parts(A: sp.csr_matrix, n_parts: int) -> np.ndarray:
+    """_balanced_rows of A for ``n_parts``, kept on A (computing them anew took 2 % of a
+    pbmc3k survey)."""
+    return _kept(A, ("parts", n_parts), lambda: _balanced_rows(A.indptr, n_parts))
 
 
 def _balanced_rows(indptr: np.ndarray, n_parts: int) -> np.ndarray:
@@ -266,17 +299,20 @@ def csr_times_columns(A: sp.csr_matrix, F: np.ndarray) -> np.ndarray:
             _pack_threads(np.ascontiguousarray(F), B, n_parts)
         else:
             _pack_serial(np.ascontiguousarray(F), B)
+        narrow = c <= STACK_COLUMNS
         if n_parts > 1:
-            _csr_dense_threads(data, A.indices, A.indptr, B, outT, _balanced_rows(A.indptr, n_parts))
+            kernel = _csr_narrow_threads if narrow else _csr_dense_threads
+            kernel(data, A.indices, A.indptr, B, outT, _row_parts(A, n_parts))
         else:
-            _csr_dense_serial(data, A.indices, A.indptr, B, outT)
+            kernel = _csr_narrow_serial if narrow else _csr_dense_serial
+            kernel(data, A.indices, A.indptr, B, outT)
         return outT
     F = np.ascontiguousarray(F)
     out = np.empty((A.shape[0], c), dtype=F.dtype)
     starts = _starts(A, block)
     if n_parts > 1:
         bufs = np.empty((n_parts, block, c), dtype=F.dtype)
-        _csr_blocked_threads(data, A.indices, starts, F, block, bufs, out, _balanced_rows(A.indptr, n_parts))
+        _csr_blocked_threads(data, A.indices, starts, F, block, bufs, out, _row_parts(A, n_parts))
     else:
         _csr_blocked_serial(data, A.indices, starts, F, block, np.empty((block, c), dtype=F.dtype), out)
     return np.ascontiguousarray(out.T)
