@@ -15,8 +15,9 @@ Ranks k = 5, 7, 9, 11, 20 runs each, Frobenius loss.
   start and stopping rule): ``bionmf`` reads the counts file, scales the same 2000 genes as cNMF
   gets, and calls ``tl.nmf(consensus="components")``, which computes the consensus, usages and
   all-gene loadings for every rank; ``bionmf-user`` makes the two calls of issue 12 as a scanpy
-  user would, ``pp.normalize(preset="singlecell")`` (its own 2000 variable genes, cell_ranger
-  flavour, scaled) and ``tl.nmf(ranks=[5, 7, 9, 11], n_runs=20, consensus="components")``.
+  user would, ``pp.normalize(preset="singlecell")`` (its own 2000 variable genes by cNMF's
+  criterion, which are cNMF's own genes; counts scaled to unit variance) and
+  ``tl.nmf(ranks=[5, 7, 9, 11], n_runs=20, consensus="components")``.
 
 Each tool runs end to end in a child process of its own (imports, reading the file and writing
 its results included), once per seed (``--seeds``, every tool with the same random_state), in
