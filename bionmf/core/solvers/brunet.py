@@ -157,13 +157,14 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
                 h = H[a, j]
                 for i in range(m):
                     numer_w[a, i] += h * q[i]
-        _scale_w(Wt, numer_w, row_sum, eps)
+        _scale_w(Wt, numer_w, row_sum, eps, m)
 
 
 @nb.njit(inline="always", **_JIT)
-def _scale_w(Wt, numer_w, row_sum, eps):
-    """The W half of Brunet's update from its accumulated numerators: W <- W * numer / sum_j H."""
-    k, m = Wt.shape
+def _scale_w(Wt, numer_w, row_sum, eps, m):
+    """The W half of Brunet's update from its accumulated numerators: W <- W * numer / sum_j H,
+    on the first ``m`` columns (the genes; the unrolled kernels' rows are padded)."""
+    k = Wt.shape[0]
     for a in range(k):
         inv = 1.0 / row_sum[a]
         for i in range(m):
@@ -241,14 +242,15 @@ def _unrolled_source(k: int) -> str:
     put = L.append
     # in all three: the steps' loops would take a caller's attributes if LLVM inlined them
     wide = "    prefer_512_bit_vectors(Wt)" if _WIDE_VECTORS else "    pass"
-    put(f"def _dense_steps_k{k}(X, Wt, H, n_steps, eps, numer, q):")
+    put(f"def _dense_steps_k{k}(X, m, W_run, H, n_steps, eps, Wt, numer, q):")
     put(wide)
-    put("    n, m = X.shape")
+    put("    n = X.shape[0]")
     put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
     put(f"    row_sum = np.empty({k}, dtype=Wt.dtype)")
+    put("    Wt[:, :m] = W_run")
     put("    for _ in range(n_steps):")
     for a in r:
-        put(f"        c{a} = Wt[{a}].sum()")
+        put(f"        c{a} = Wt[{a}, :m].sum()")
     put("        for j in range(n):")
     put("            x = X[j]")
     for a in r:
@@ -270,23 +272,22 @@ def _unrolled_source(k: int) -> str:
     _put_w_numerators(put, k, _W_SAMPLES, "j")
     put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
     _put_w_numerators(put, k, 1, "j")
-    put("        _scale_w(Wt, numer, row_sum, eps)")
+    put("        _scale_w(Wt, numer, row_sum, eps, m)")
+    put("    W_run[:, :] = Wt[:, :m]")
     put("")
     put("")
     put(f"def _dense_until_stable_k{k}(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,")
     put("                            n_iter, converged):")
     put(wide)
-    put("    m = X.shape[1]")
     put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
     put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
-    put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
-    put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
+    _put_scratch(put, k)
     put("    for r in runs:")
     put("        done = 0")
     put("        stable = 0")
     put("        while done < max_iter:")
     put("            steps = min(check_interval, max_iter - done)")
-    put(f"            _dense_steps_k{k}(X, Wt[r], H[r], steps, eps, numer, q)")
+    put(f"            _dense_steps_k{k}(X_lines, m, Wt[r], H[r], steps, eps, W_lines, numer, q)")
     put("            done += steps")
     put("            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)")
     put("            if stop:")
@@ -297,12 +298,21 @@ def _unrolled_source(k: int) -> str:
     put("")
     put(f"def _dense_steps_runs_k{k}(X, Wt, H, runs, n_steps, eps):")
     put(wide)
-    put("    m = X.shape[1]")
-    put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
-    put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
+    _put_scratch(put, k)
     put("    for r in runs:")
-    put(f"        _dense_steps_k{k}(X, Wt[r], H[r], n_steps, eps, numer, q)")
+    put(f"        _dense_steps_k{k}(X_lines, m, Wt[r], H[r], n_steps, eps, W_lines, numer, q)")
     return "\n".join(L) + "\n"
+
+
+def _put_scratch(put, k: int) -> None:
+    """Source making the steps' arrays with 64-byte aligned rows: X's copy, W's working copy and
+    the scratch (see :func:`_cache_line_rows`)."""
+    put("    n, m = X.shape")
+    put("    X_lines = _cache_line_rows(n, m, X)")
+    put("    X_lines[:, :m] = X")
+    put(f"    W_lines = _cache_line_rows({k}, m, Wt)")
+    put(f"    numer = _cache_line_rows({k}, m, Wt)")
+    put(f"    q = _cache_line_rows({_W_SAMPLES}, m, Wt)")
 
 
 def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
@@ -334,6 +344,21 @@ def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
             put(f"                numer[{a}, i] += {terms(a)}")
 
 
+@nb.njit(inline="always")
+def _cache_line_rows(rows, m, like):
+    """An uninitialized (rows, m rounded up to whole 64-byte lines) array of ``like``'s dtype
+    whose rows start on 64-byte boundaries.
+
+    A 512-bit load or store from an address off such a boundary touches two cache lines, and
+    the kernels' rows of genes otherwise start wherever the gene count puts them (5000 float32
+    genes: every other row 32 bytes off; numpy's large arrays start 16 or 32 bytes off)."""
+    per_line = 64 // like.itemsize
+    width = (m + per_line - 1) // per_line * per_line
+    flat = np.empty(rows * width + per_line, like.dtype)
+    start = (-(flat.ctypes.data // like.itemsize)) % per_line
+    return flat[start:start + rows * width].reshape(rows, width)
+
+
 _unrolled_lock = threading.Lock()
 
 
@@ -341,7 +366,7 @@ def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
     """New dispatchers of the rank-``k`` kernels (see :func:`_unrolled`); ``cache=False`` keeps
     them off numba's on-disk cache."""
     namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule,
-                 "prefer_512_bit_vectors": prefer_512_bit_vectors}
+                 "_cache_line_rows": _cache_line_rows, "prefer_512_bit_vectors": prefer_512_bit_vectors}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     # the other two call the compiled steps through the namespace they were defined in
     steps = nb.njit(**dict(_JIT, cache=cache))(namespace[f"_dense_steps_k{k}"])
@@ -398,7 +423,7 @@ def _sparse_steps_one(data, indices, indptr, Wt, H, n_steps, eps):
                 h = H[a, j]
                 for t in range(hi - lo):
                     numer_w[a, indices[lo + t]] += h * q[t]
-        _scale_w(Wt, numer_w, row_sum, eps)
+        _scale_w(Wt, numer_w, row_sum, eps, m)
 
 
 @nb.njit(inline="always", **_JIT)
