@@ -2,7 +2,9 @@
 
 Advances a batch of seeded runs by a fixed number of iterations with the solver kernel alone (no
 stopping checks) and reports milliseconds per iteration per run, the minimum of ``--repeat``
-timings (the least disturbed by other jobs). With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
+timings (the least disturbed by other jobs). X and the starting factors are allocated as the
+survey's driver allocates them (``prepare_matrix``, ``aligned_empty``: 64-byte aligned), so that
+kernels sensitive to where rows start are timed as a survey runs them. With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
 the working tree's (alternating, from the same starting factors) and the two results are compared
 bitwise; both are then compiled fresh from source (numba's on-disk cache off), because a fresh
 compile and a cache load of the same float64 kernel can differ in the last bit.

@@ -69,9 +69,10 @@ numba functions, compiled before or after, keep 256 bits; numba's on-disk cache 
     k           2              4              6              8              10
     float32     0.055 -> 0.047 0.089 -> 0.075 0.135 -> 0.121 0.173 -> 0.148 0.217 -> 0.189
 
-(float64: bitwise equal, same time.) That benchmark's minimum over fresh arrays favours
+(float64: bitwise equal, same time.) That benchmark's minimum over fresh arrays favoured
 64-byte-aligned factors; with W at the 16-byte offset of ordinary numpy allocations the gain
-stayed at k = 2 (19 %) and went at k = 6 (the two ranks measured so).
+stayed at k = 2 (19 %) and went at k = 6 (the two ranks measured so). The kernels now copy their
+rows onto cache lines themselves (see "Rows on cache lines" below).
 A survey of Golub (ranks 2-6, 10 runs, ``--baseline 256-bit --survey 2 6 10 --repeat 5``) took
 4-13 % less CPU time in three comparisons (``--repeat`` 3, 5, 5; minimum CPU s 3.91 -> 3.75,
 3.67 -> 3.21, 3.80 -> 3.37), with the same cophenetic, dispersion and mean iterations to 6
@@ -85,6 +86,54 @@ the H-update pass and the W-numerator pass of the run-time-rank loops gave the s
 bit-trick reciprocal with Newton steps was twice as slow as the division (which already is an
 estimate, see above). ``error_model="numpy"`` lets the divisions vectorize (the default Python
 error model branches on division by zero).
+
+Rows on cache lines. A 512-bit load or store reads or writes one whole 64-byte cache line only
+from an address on a line boundary, else two lines. A row of 5000 float32 genes is 20 000 bytes,
+so even in arrays that start on a line (the survey's driver allocates X and the factors so) every
+other row of X, of W and of the scratch started 32 bytes off one. The unrolled kernels copy X
+once per call (``_dense_until_stable_k``, ``_dense_steps_runs_k``), and each run's W at the start
+of every ``_dense_steps_k`` call (back at its end), into rows padded to whole lines and starting
+on one (:func:`_cache_line_rows`); the loops still run over the ``m`` genes, with the same vector
+loops and remainders, so the numbers are the same bit for bit: checked against the kernels
+before (commit 690803a) on ranks 1-12, float32 and float64, ``kl_steps`` and ``kl_until_stable``,
+on Golub and on 9 x 333, 6 x 7, 5 x 4992 and 3 x 17 matrices. Rows of fewer genes than a line holds
+stay unpadded: padded, ranks 9-12 with under 16 float32 genes came out 1 ulp apart (LLVM's
+run-time checks then pick another path). Ranks 9-12, whose W numerators go through the quotient
+buffer, also compute the quotients two samples per pass over the genes and add the numerators
+eight metagenes per pass (four and four before: four samples' 4k coefficients did not fit the 32
+vector registers and were reloaded from the stack at every step); same numbers, about 5 % less
+time at k = 10. CPU ms per iteration and run on Golub, one thread, before -> after, side by side,
+X and the factors allocated as the driver allocates them (``PYTHONPATH=. taskset -c 1 python
+benchmarks/kl_kernel.py --threads 1 --ranks 2 4 6 8 10 --dtypes float32 --repeat 7 --baseline
+690803a``, a shared machine, three runs; bitwise equal every time)::
+
+    k           2              4              6              8              10
+    float32     RESULTS_ROW
+
+float64 (256-bit): bitwise equal, the same time within 4 %. From arrays whose every row starts off
+a line (numpy's own allocations: 16 or 32 bytes off), 4992 genes, the copies saved 16 % at k = 2,
+23 % at k = 6 and 17 % at k = 10.
+
+Where the rest of the time goes (float32, 512-bit, one thread; variants of the generated source
+timed side by side). The multiply-adds and the division's four operations (reciprocal estimate,
+one Newton step, the product with x) would take 8.5 cycles per 16 genes and sample in the H pass
+at k = 6 and 12.5 at k = 10, at two per cycle (the FMA loop of this CPU runs 5.9 G 512-bit
+multiply-adds/s, so about 3 GHz); the H pass takes 12-13 and 20, the W pass 15 and 26-29. Not the
+caches: on 400-1000 genes, with every row in L1, the H pass takes as long per gene (and W
+numerators in blocks of 512-2048 genes, keeping W and its numerators in L1, took the same time).
+Not the division alone: x / (W H) replaced by x * (W H) saves 2 of those cycles. What the times
+fit is 0.5 cycle per operation plus about 0.7 per 512-bit load, as if loads and arithmetic hardly
+overlapped: a loop of k multiply-adds and k + 1 loads from L1 runs at about one multiply-add per
+cycle at 512 bits (1.6 at 256 bits, per 256-bit operation), and at k = 6 the H pass has 7 loads
+and the W pass 11 per sample and 16 genes (7 of them reloads of four samples' 24 coefficients,
+spilled from the 32 vector registers). So what is left without changing the numbers is loads, and
+the register file bounds that: every metagene's row of W read once for two samples in the H pass
+needs 5k + 5 registers. Tried this round and not kept: two samples per H pass (2-7 % less time at
+k = 3, 6, 8 but other numbers at k = 2, 4, 5, where LLVM vectorizes the pair loop otherwise, and
+4 % more at k = 10, spilling); the W numerators of eight samples per pass (3-7 % slower, and the
+sums of four samples' terms change association, so other numbers); the quotient buffer at
+k <= 8 (2-26 % slower, and the fused loop contracts to other roundings); the H pass's quotients
+into a buffer, summed in a second loop (30-40 % slower, other numbers); the gene blocks above.
 
 The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
 rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
