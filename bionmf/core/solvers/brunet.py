@@ -290,8 +290,10 @@ _WIDE_VECTORS = True
 
 
 def _unrolled_source(k: int) -> str:
-    """Source of the rank-``k`` kernels: ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations;
-    ``numer`` (k, genes) and ``q`` (``_W_SAMPLES``, genes) are scratch), ``_dense_until_stable_k{k}``
+    """Source of the rank-``k`` kernels: ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations on
+    ``X`` copied onto cache lines, ``m`` genes: the run's ``W_run`` is copied into ``Wt`` and back;
+    ``Wt``, ``numer`` (k rows) and ``q`` (``_W_SAMPLES`` rows) are scratch with rows on cache
+    lines, see :func:`_cache_line_rows`), ``_dense_until_stable_k{k}``
     (as :func:`_dense_until_stable`) and ``_dense_steps_runs_k{k}`` (steps of several runs). The H
     numerators are sums over the genes in one vectorized loop per sample, in the working precision;
     the W numerators add the samples in blocks of ``_W_SAMPLES``, in order, then the rest one by
