@@ -309,7 +309,10 @@ def _unrolled_source(k: int) -> str:
     put("    n = X.shape[0]")
     put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
     put(f"    row_sum = np.empty({k}, dtype=Wt.dtype)")
-    put("    Wt[:, :m] = W_run")
+    # element loops, not slice assignments: those cost numba seconds of compiling per rank
+    put("    for i in range(m):")
+    for a in r:
+        put(f"        Wt[{a}, i] = W_run[{a}, i]")
     put("    for _ in range(n_steps):")
     for a in r:
         put(f"        c{a} = Wt[{a}, :m].sum()")
@@ -335,7 +338,9 @@ def _unrolled_source(k: int) -> str:
     put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
     _put_w_numerators(put, k, 1, "j")
     put("        _scale_w(Wt, numer, row_sum, eps, m)")
-    put("    W_run[:, :] = Wt[:, :m]")
+    put("    for i in range(m):")
+    for a in r:
+        put(f"        W_run[{a}, i] = Wt[{a}, i]")
     put("")
     put("")
     put(f"def _dense_until_stable_k{k}(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,")
@@ -371,7 +376,9 @@ def _put_scratch(put, k: int) -> None:
     the scratch (see :func:`_cache_line_rows`)."""
     put("    n, m = X.shape")
     put("    X_lines = _cache_line_rows(n, m, X)")
-    put("    X_lines[:, :m] = X")
+    put("    for j in range(n):")
+    put("        for i in range(m):")
+    put("            X_lines[j, i] = X[j, i]")
     put(f"    W_lines = _cache_line_rows({k}, m, Wt)")
     put(f"    numer = _cache_line_rows({k}, m, Wt)")
     put(f"    q = _cache_line_rows({_W_SAMPLES}, m, Wt)")
@@ -411,7 +418,7 @@ def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
             put(f"                numer[{a}, i] += {terms(a)}")
 
 
-@nb.njit(inline="always")
+@nb.njit(cache=True)  # not inlined: compiled once per dtype, not in every rank's kernels
 def _cache_line_rows(rows, m, like):
     """An uninitialized (rows, m rounded up to whole 64-byte lines) array of ``like``'s dtype
     whose rows start on 64-byte boundaries.
