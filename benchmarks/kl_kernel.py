@@ -4,7 +4,8 @@ Advances a batch of seeded runs by a fixed number of iterations with the solver 
 stopping checks) and reports milliseconds per iteration per run, the minimum of ``--repeat``
 timings (the least disturbed by other jobs). X and the starting factors are allocated as the
 survey's driver allocates them (``prepare_matrix``, ``aligned_empty``: 64-byte aligned), so that
-kernels sensitive to where rows start are timed as a survey runs them. With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
+kernels sensitive to where rows start are timed as a survey runs them.
+With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
 the working tree's (alternating, from the same starting factors) and the two results are compared
 bitwise; both are then compiled fresh from source (numba's on-disk cache off), because a fresh
 compile and a cache load of the same float64 kernel can differ in the last bit.
@@ -76,7 +77,7 @@ def load_kernel(rev: str | None, directory: Path, name: str):
 
 
 def starts(X, rank, n_runs, dtype):
-    """Seeded starting factors, allocated as the survey's driver allocates them (64-byte aligned)."""
+    """Seeded starting factors, allocated as the survey's driver does (64-byte aligned)."""
     n, m = X.shape
     Wt = aligned_empty((n_runs, rank, m), dtype)
     H = aligned_empty((n_runs, rank, n), dtype)

@@ -105,14 +105,21 @@ vector registers and were reloaded from the stack at every step); same numbers, 
 time at k = 10. CPU ms per iteration and run on Golub, one thread, before -> after, side by side,
 X and the factors allocated as the driver allocates them (``PYTHONPATH=. taskset -c 1 python
 benchmarks/kl_kernel.py --threads 1 --ranks 2 4 6 8 10 --dtypes float32 --repeat 7 --baseline
-690803a``, a shared machine, three runs; bitwise equal every time)::
+690803a``, a shared machine, five runs; bitwise equal every time)::
 
     k           2              4              6              8              10
-    float32     0.052 -> 0.050 0.100 -> 0.090 0.132 -> 0.124 0.171 -> 0.164 0.219 -> 0.216
-    (3 runs)    1.01-1.04x     1.04-1.10x     1.04-1.06x     1.03-1.05x     1.02-1.07x
+    float32     0.055 -> 0.051 0.102 -> 0.086 0.134 -> 0.112 0.177 -> 0.163 0.233 -> 0.219
+    (5 runs)    1.01-1.07x     1.01-1.19x     1.04-1.20x     1.02-1.08x     1.02-1.07x
 
-(the first run, and the speed-up in each of the three). So 1-10 %, not the 1.5x that issue 11
-asks of these kernels.
+(one run, and the range of the speed-ups over the five). So a few per cent, not the 1.5x that
+issue 11 asks of these kernels. A survey of Golub (ranks 2-6, 10 runs, one thread,
+``NUMBA_NUM_THREADS=1 PYTHONPATH=. taskset -c 1 python benchmarks/kl_kernel.py --baseline
+690803a --survey 2 6 10 --repeat 3``): minimum CPU s 3.74 -> 3.39 and 3.78 -> 3.47 in two
+comparisons, the same cophenetic, dispersion and mean iterations (to 10 decimals in separate
+processes). Compiling a rank's kernels takes 0.35-0.7 CPU s more (k = 2, 4, 6, 10: 2.1 -> 2.5,
+1.7 -> 2.1, 1.9 -> 2.7, 3.2 -> 3.8 s, fresh compiles side by side); the copies are element
+loops, as numba's slice assignments cost a second or two of compiling per rank, and
+:func:`_cache_line_rows` is compiled once, not inlined.
 
 float64 (256-bit): bitwise equal, the same time within 4 %. From arrays whose every row starts off
 a line (numpy's own allocations: 16 or 32 bytes off), 4992 genes, the copies saved 16 % at k = 2,
@@ -442,7 +449,8 @@ def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
     """New dispatchers of the rank-``k`` kernels (see :func:`_unrolled`); ``cache=False`` keeps
     them off numba's on-disk cache."""
     namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule,
-                 "_cache_line_rows": _cache_line_rows, "prefer_512_bit_vectors": prefer_512_bit_vectors}
+                 "_cache_line_rows": _cache_line_rows,
+                 "prefer_512_bit_vectors": prefer_512_bit_vectors}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     # the other two call the compiled steps through the namespace they were defined in
     steps = nb.njit(**dict(_JIT, cache=cache))(namespace[f"_dense_steps_k{k}"])
