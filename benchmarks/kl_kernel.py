@@ -2,7 +2,10 @@
 
 Advances a batch of seeded runs by a fixed number of iterations with the solver kernel alone (no
 stopping checks) and reports milliseconds per iteration per run, the minimum of ``--repeat``
-timings (the least disturbed by other jobs). With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
+timings (the least disturbed by other jobs). X and the starting factors are allocated as the
+survey's driver allocates them (``prepare_matrix``, ``aligned_empty``: 64-byte aligned), so that
+kernels sensitive to where rows start are timed as a survey runs them.
+With ``--baseline REV`` the kernel module of git revision REV is timed side by side with
 the working tree's (alternating, from the same starting factors) and the two results are compared
 bitwise; both are then compiled fresh from source (numba's on-disk cache off), because a fresh
 compile and a cache load of the same float64 kernel can differ in the last bit.
@@ -41,6 +44,7 @@ from threadpoolctl import threadpool_limits
 import bionmf
 from bionmf.core.seeding import random_init, run_seed
 from bionmf.core.solvers import brunet as _kl
+from bionmf.core.solvers._driver import aligned_empty, prepare_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 # the --baseline that names the working tree's kernels with 512-bit vectors off
@@ -73,9 +77,10 @@ def load_kernel(rev: str | None, directory: Path, name: str):
 
 
 def starts(X, rank, n_runs, dtype):
+    """Seeded starting factors, allocated as the survey's driver does (64-byte aligned)."""
     n, m = X.shape
-    Wt = np.empty((n_runs, rank, m), dtype=dtype)
-    H = np.empty((n_runs, rank, n), dtype=dtype)
+    Wt = aligned_empty((n_runs, rank, m), dtype)
+    H = aligned_empty((n_runs, rank, n), dtype)
     for r in range(n_runs):
         W0, H0 = random_init(run_seed(0, rank, r), m, n, rank, float(X.max()), dtype)
         Wt[r], H[r] = W0.T, H0
@@ -112,7 +117,7 @@ def main() -> None:
             }
         for dtype_name in args.dtypes:  # compile outside the timings
             dtype = np.dtype(dtype_name).type
-            X = X64.astype(dtype)
+            X = prepare_matrix(X64, dtype)
             for steps in kernels.values():
                 Wt, H = starts(X, 2, 1, dtype)
                 steps(X, Wt, H, np.arange(1), 1, dtype(np.finfo(dtype).eps))
@@ -126,7 +131,7 @@ def main() -> None:
             for rank in args.ranks:
                 for dtype_name in args.dtypes:
                     dtype = np.dtype(dtype_name).type
-                    X = X64.astype(dtype)
+                    X = prepare_matrix(X64, dtype)  # as the survey's driver hands it to the kernels
                     eps = dtype(np.finfo(dtype).eps)
                     times = {name: [] for name in kernels}
                     walls = {name: [] for name in kernels}

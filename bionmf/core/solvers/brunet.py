@@ -69,9 +69,10 @@ numba functions, compiled before or after, keep 256 bits; numba's on-disk cache 
     k           2              4              6              8              10
     float32     0.055 -> 0.047 0.089 -> 0.075 0.135 -> 0.121 0.173 -> 0.148 0.217 -> 0.189
 
-(float64: bitwise equal, same time.) That benchmark's minimum over fresh arrays favours
+(float64: bitwise equal, same time.) That benchmark's minimum over fresh arrays favoured
 64-byte-aligned factors; with W at the 16-byte offset of ordinary numpy allocations the gain
-stayed at k = 2 (19 %) and went at k = 6 (the two ranks measured so).
+stayed at k = 2 (19 %) and went at k = 6 (the two ranks measured so). The kernels now copy their
+rows onto cache lines themselves (see "Rows on cache lines" below).
 A survey of Golub (ranks 2-6, 10 runs, ``--baseline 256-bit --survey 2 6 10 --repeat 5``) took
 4-13 % less CPU time in three comparisons (``--repeat`` 3, 5, 5; minimum CPU s 3.91 -> 3.75,
 3.67 -> 3.21, 3.80 -> 3.37), with the same cophenetic, dispersion and mean iterations to 6
@@ -85,6 +86,67 @@ the H-update pass and the W-numerator pass of the run-time-rank loops gave the s
 bit-trick reciprocal with Newton steps was twice as slow as the division (which already is an
 estimate, see above). ``error_model="numpy"`` lets the divisions vectorize (the default Python
 error model branches on division by zero).
+
+Rows on cache lines. A 512-bit load or store reads or writes one whole 64-byte cache line only
+from an address on a line boundary, else two lines. A row of 5000 float32 genes is 20 000 bytes,
+so even in arrays that start on a line (the survey's driver allocates X and the factors so) every
+other row of X, of W and of the scratch started 32 bytes off one. The unrolled kernels copy X
+once per call (``_dense_until_stable_k``, ``_dense_steps_runs_k``), and each run's W at the start
+of every ``_dense_steps_k`` call (back at its end), into rows padded to whole lines and starting
+on one (:func:`_cache_line_rows`); the loops still run over the ``m`` genes, with the same vector
+loops and remainders, so the numbers are the same bit for bit: checked against the kernels
+before (commit 690803a) on ranks 1-12, float32 and float64, ``kl_steps`` and ``kl_until_stable``,
+on Golub and on 9 x 333, 6 x 7, 5 x 4992 and 3 x 17 matrices. Rows of fewer genes than a line holds
+stay unpadded: padded, ranks 9-12 with under 16 float32 genes came out 1 ulp apart (LLVM's
+run-time checks then pick another path). Ranks 9-12, whose W numerators go through the quotient
+buffer, also compute the quotients two samples per pass over the genes and add the numerators
+eight metagenes per pass (four and four before: four samples' 4k coefficients did not fit the 32
+vector registers and were reloaded from the stack at every step); same numbers, about 5 % less
+time at k = 10. CPU ms per iteration and run on Golub, one thread, before -> after, side by side,
+X and the factors allocated as the driver allocates them (``PYTHONPATH=. taskset -c 1 python
+benchmarks/kl_kernel.py --threads 1 --ranks 2 4 6 8 10 --dtypes float32 --repeat 7 --baseline
+690803a``, a shared machine, five runs; bitwise equal every time)::
+
+    k           2              4              6              8              10
+    float32     0.055 -> 0.051 0.102 -> 0.086 0.134 -> 0.112 0.177 -> 0.163 0.233 -> 0.219
+    (5 runs)    1.01-1.07x     1.01-1.19x     1.04-1.20x     1.02-1.08x     1.02-1.07x
+
+(one run, and the range of the speed-ups over the five). So a few per cent, not the 1.5x that
+issue 11 asks of these kernels. A survey of Golub (ranks 2-6, 10 runs, one thread,
+``NUMBA_NUM_THREADS=1 PYTHONPATH=. taskset -c 1 python benchmarks/kl_kernel.py --baseline
+690803a --survey 2 6 10 --repeat 3``): minimum CPU s 3.74 -> 3.39 and 3.78 -> 3.47 in two
+comparisons, the same cophenetic, dispersion and mean iterations (to 10 decimals in separate
+processes). Compiling a rank's kernels takes 0.35-0.7 CPU s more (k = 2, 4, 6, 10: 2.1 -> 2.5,
+1.7 -> 2.1, 1.9 -> 2.7, 3.2 -> 3.8 s, fresh compiles side by side); the copies are element
+loops, as numba's slice assignments cost a second or two of compiling per rank, and
+:func:`_cache_line_rows` is compiled once, not inlined.
+
+float64 (256-bit): bitwise equal, the same time within 4 %. From arrays whose every row starts off
+a line (numpy's own allocations: 16 or 32 bytes off), 4992 genes, the copies saved 16 % at k = 2,
+23 % at k = 6 and 17 % at k = 10.
+
+Where the rest of the time goes (float32, 512-bit, one thread; variants of the generated source
+timed side by side). The multiply-adds and the division's four operations (reciprocal estimate,
+one Newton step, the product with x) would take 8.5 cycles per 16 genes and sample in the H pass
+at k = 6 and 12.5 at k = 10, at two per cycle (the FMA loop of this CPU runs 5.9 G 512-bit
+multiply-adds/s, so about 3 GHz); the H pass takes 12-13 and 20, the W pass 15 and 26-29. Not the
+caches: on 400-1000 genes, with every row in L1, the H pass takes as long per gene (and W
+numerators in blocks of 512-2048 genes, keeping W and its numerators in L1, took the same time).
+Not the division alone: x / (W H) replaced by x * (W H) saves 2 of those cycles. What the times
+fit is 0.5 cycle per operation plus about 0.7 per 512-bit load, as if loads and arithmetic hardly
+overlapped: a loop of k multiply-adds and k + 1 loads from L1 runs at about one multiply-add per
+cycle at 512 bits (1.6 at 256 bits, per 256-bit operation), and at k = 6 the H pass has 7 loads
+and the W pass 11 per sample and 16 genes (7 of them reloads of four samples' 24 coefficients,
+spilled from the 32 vector registers). So what is left without changing the numbers is loads, and
+the register file bounds that: every metagene's row of W read once for two samples in the H pass
+needs 5k + 5 registers. Tried this round and not kept: two samples per H pass (2-7 % less time at
+k = 3, 6, 8 but other numbers at k = 2, 4, 5, where LLVM vectorizes the pair loop otherwise, and
+4 % more at k = 10, spilling); the W numerators of eight samples per pass (3-7 % slower, and the
+sums of four samples' terms change association, so other numbers); the quotient buffer at
+k <= 8 (2-26 % slower, and the fused loop contracts to other roundings); the H pass's quotients
+into a buffer, summed in a second loop (30-40 % slower, other numbers); the gene blocks above;
+the W numerators' rows placed at eight offsets within 4 KiB of W's (loads and stores 4 KiB apart
+can stall each other): the same time within 2 %.
 
 The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
 rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
@@ -157,13 +219,14 @@ def _dense_steps_one(X, Wt, H, n_steps, eps):
                 h = H[a, j]
                 for i in range(m):
                     numer_w[a, i] += h * q[i]
-        _scale_w(Wt, numer_w, row_sum, eps)
+        _scale_w(Wt, numer_w, row_sum, eps, m)
 
 
 @nb.njit(inline="always", **_JIT)
-def _scale_w(Wt, numer_w, row_sum, eps):
-    """The W half of Brunet's update from its accumulated numerators: W <- W * numer / sum_j H."""
-    k, m = Wt.shape
+def _scale_w(Wt, numer_w, row_sum, eps, m):
+    """The W half of Brunet's update from its accumulated numerators: W <- W * numer / sum_j H,
+    on the first ``m`` columns (the genes; the unrolled kernels' rows are padded)."""
+    k = Wt.shape[0]
     for a in range(k):
         inv = 1.0 / row_sum[a]
         for i in range(m):
@@ -219,8 +282,13 @@ def _dense_quotient(x, Wt, H, j, q):
 _UNROLLED_MAX_K = 12
 # above this many metagenes LLVM no longer vectorizes the fused W-numerator loop (too many arrays
 # written in one loop for its run-time alias checks): the quotients of a block of samples then go
-# through a buffer first and the numerators are updated four metagenes at a time
+# through a buffer first, ``_QUOTIENT_SAMPLES`` samples per pass over the genes, and the numerators
+# are updated ``_NUMER_ROWS`` metagenes per pass. Two samples per quotient pass keep their 2k
+# coefficients in registers (four samples' 4k were reloaded from the stack at every step of the
+# loop); both measured 5 % less time per iteration at k = 10 than four and four, same numbers
 _FUSED_W_MAX_K = 8
+_QUOTIENT_SAMPLES = 2
+_NUMER_ROWS = 8
 # samples whose W numerators are added in one pass over the genes
 _W_SAMPLES = 4
 # 512-bit vectors for these kernels alone where the CPU has AVX-512 (see the module docstring);
@@ -229,8 +297,10 @@ _WIDE_VECTORS = True
 
 
 def _unrolled_source(k: int) -> str:
-    """Source of the rank-``k`` kernels: ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations;
-    ``numer`` (k, genes) and ``q`` (``_W_SAMPLES``, genes) are scratch), ``_dense_until_stable_k{k}``
+    """Source of the rank-``k`` kernels: ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations on
+    ``X`` copied onto cache lines, ``m`` genes: the run's ``W_run`` is copied into ``Wt`` and back;
+    ``Wt``, ``numer`` (k rows) and ``q`` (``_W_SAMPLES`` rows) are scratch with rows on cache
+    lines, see :func:`_cache_line_rows`), ``_dense_until_stable_k{k}``
     (as :func:`_dense_until_stable`) and ``_dense_steps_runs_k{k}`` (steps of several runs). The H
     numerators are sums over the genes in one vectorized loop per sample, in the working precision;
     the W numerators add the samples in blocks of ``_W_SAMPLES``, in order, then the rest one by
@@ -241,14 +311,18 @@ def _unrolled_source(k: int) -> str:
     put = L.append
     # in all three: the steps' loops would take a caller's attributes if LLVM inlined them
     wide = "    prefer_512_bit_vectors(Wt)" if _WIDE_VECTORS else "    pass"
-    put(f"def _dense_steps_k{k}(X, Wt, H, n_steps, eps, numer, q):")
+    put(f"def _dense_steps_k{k}(X, m, W_run, H, n_steps, eps, Wt, numer, q):")
     put(wide)
-    put("    n, m = X.shape")
+    put("    n = X.shape[0]")
     put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
     put(f"    row_sum = np.empty({k}, dtype=Wt.dtype)")
+    # element loops, not slice assignments: those cost numba seconds of compiling per rank
+    put("    for i in range(m):")
+    for a in r:
+        put(f"        Wt[{a}, i] = W_run[{a}, i]")
     put("    for _ in range(n_steps):")
     for a in r:
-        put(f"        c{a} = Wt[{a}].sum()")
+        put(f"        c{a} = Wt[{a}, :m].sum()")
     put("        for j in range(n):")
     put("            x = X[j]")
     for a in r:
@@ -270,23 +344,24 @@ def _unrolled_source(k: int) -> str:
     _put_w_numerators(put, k, _W_SAMPLES, "j")
     put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
     _put_w_numerators(put, k, 1, "j")
-    put("        _scale_w(Wt, numer, row_sum, eps)")
+    put("        _scale_w(Wt, numer, row_sum, eps, m)")
+    put("    for i in range(m):")
+    for a in r:
+        put(f"        W_run[{a}, i] = Wt[{a}, i]")
     put("")
     put("")
     put(f"def _dense_until_stable_k{k}(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,")
     put("                            n_iter, converged):")
     put(wide)
-    put("    m = X.shape[1]")
     put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
     put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
-    put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
-    put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
+    _put_scratch(put, k)
     put("    for r in runs:")
     put("        done = 0")
     put("        stable = 0")
     put("        while done < max_iter:")
     put("            steps = min(check_interval, max_iter - done)")
-    put(f"            _dense_steps_k{k}(X, Wt[r], H[r], steps, eps, numer, q)")
+    put(f"            _dense_steps_k{k}(X_lines, m, Wt[r], H[r], steps, eps, W_lines, numer, q)")
     put("            done += steps")
     put("            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)")
     put("            if stop:")
@@ -297,12 +372,23 @@ def _unrolled_source(k: int) -> str:
     put("")
     put(f"def _dense_steps_runs_k{k}(X, Wt, H, runs, n_steps, eps):")
     put(wide)
-    put("    m = X.shape[1]")
-    put(f"    numer = np.empty(({k}, m), dtype=Wt.dtype)")
-    put(f"    q = np.empty(({_W_SAMPLES}, m), dtype=Wt.dtype)")
+    _put_scratch(put, k)
     put("    for r in runs:")
-    put(f"        _dense_steps_k{k}(X, Wt[r], H[r], n_steps, eps, numer, q)")
+    put(f"        _dense_steps_k{k}(X_lines, m, Wt[r], H[r], n_steps, eps, W_lines, numer, q)")
     return "\n".join(L) + "\n"
+
+
+def _put_scratch(put, k: int) -> None:
+    """Source making the steps' arrays with 64-byte aligned rows: X's copy, W's working copy and
+    the scratch (see :func:`_cache_line_rows`)."""
+    put("    n, m = X.shape")
+    put("    X_lines = _cache_line_rows(n, m, X)")
+    put("    for j in range(n):")
+    put("        for i in range(m):")
+    put("            X_lines[j, i] = X[j, i]")
+    put(f"    W_lines = _cache_line_rows({k}, m, Wt)")
+    put(f"    numer = _cache_line_rows({k}, m, Wt)")
+    put(f"    q = _cache_line_rows({_W_SAMPLES}, m, Wt)")
 
 
 def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
@@ -314,24 +400,46 @@ def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
         put(f"            x{s} = X[{j} + {s}]")
         for a in r:
             put(f"            h{a}_{s} = H[{a}, {j} + {s}]")
-    put("            for i in range(m):")
-    for a in r:
-        put(f"                w{a} = Wt[{a}, i]")
-    for s in s_:
-        put(f"                p{s} = x{s}[i] / (" + " + ".join(f"w{a} * h{a}_{s}" for a in r) + ")")
     terms = lambda a: " + ".join(f"h{a}_{s} * p{s}" for s in s_)
+    quotient = lambda s: f"x{s}[i] / (" + " + ".join(f"w{a} * h{a}_{s}" for a in r) + ")"
     if k <= _FUSED_W_MAX_K:
+        put("            for i in range(m):")
+        for a in r:
+            put(f"                w{a} = Wt[{a}, i]")
+        for s in s_:
+            put(f"                p{s} = {quotient(s)}")
         for a in r:
             put(f"                numer[{a}, i] += {terms(a)}")
         return
-    for s in s_:
-        put(f"                q[{s}, i] = p{s}")
-    for lo in range(0, k, 4):
+    for first in range(0, n_samples, _QUOTIENT_SAMPLES):
+        put("            for i in range(m):")
+        for a in r:
+            put(f"                w{a} = Wt[{a}, i]")
+        for s in range(first, min(first + _QUOTIENT_SAMPLES, n_samples)):
+            put(f"                q[{s}, i] = {quotient(s)}")
+    for lo in range(0, k, _NUMER_ROWS):
         put("            for i in range(m):")
         for s in s_:
             put(f"                p{s} = q[{s}, i]")
-        for a in range(lo, min(lo + 4, k)):
+        for a in range(lo, min(lo + _NUMER_ROWS, k)):
             put(f"                numer[{a}, i] += {terms(a)}")
+
+
+@nb.njit(cache=True)  # not inlined: compiled once per dtype, not in every rank's kernels
+def _cache_line_rows(rows, m, like):
+    """An uninitialized (rows, m rounded up to whole 64-byte lines) array of ``like``'s dtype
+    whose rows start on 64-byte boundaries.
+
+    A 512-bit load or store from an address off such a boundary touches two cache lines, and
+    the kernels' rows of genes otherwise start wherever the gene count puts them (5000 float32
+    genes: every other row 32 bytes off; numpy's large arrays start 16 or 32 bytes off)."""
+    per_line = 64 // like.itemsize
+    # under a line's worth of genes the vector loops do not run, and rows left unpadded keep the
+    # numbers of unpadded ones bit for bit (padded, ranks 9-12 with < 16 float32 genes moved 1 ulp)
+    width = (m + per_line - 1) // per_line * per_line if m >= per_line else m
+    flat = np.empty(rows * width + per_line, like.dtype)
+    start = (-(flat.ctypes.data // like.itemsize)) % per_line
+    return flat[start:start + rows * width].reshape(rows, width)
 
 
 _unrolled_lock = threading.Lock()
@@ -341,6 +449,7 @@ def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
     """New dispatchers of the rank-``k`` kernels (see :func:`_unrolled`); ``cache=False`` keeps
     them off numba's on-disk cache."""
     namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule,
+                 "_cache_line_rows": _cache_line_rows,
                  "prefer_512_bit_vectors": prefer_512_bit_vectors}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     # the other two call the compiled steps through the namespace they were defined in
@@ -398,7 +507,7 @@ def _sparse_steps_one(data, indices, indptr, Wt, H, n_steps, eps):
                 h = H[a, j]
                 for t in range(hi - lo):
                     numer_w[a, indices[lo + t]] += h * q[t]
-        _scale_w(Wt, numer_w, row_sum, eps)
+        _scale_w(Wt, numer_w, row_sum, eps, m)
 
 
 @nb.njit(inline="always", **_JIT)
