@@ -402,19 +402,20 @@ def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
             put(f"            h{a}_{s} = H[{a}, {j} + {s}]")
     terms = lambda a: " + ".join(f"h{a}_{s} * p{s}" for s in s_)
     quotient = lambda s: f"x{s}[i] / (" + " + ".join(f"w{a} * h{a}_{s}" for a in r) + ")"
-    if k <= _FUSED_W_MAX_K:
+    def loop_over_genes_reading_w():
         put("            for i in range(m):")
         for a in r:
             put(f"                w{a} = Wt[{a}, i]")
+
+    if k <= _FUSED_W_MAX_K:
+        loop_over_genes_reading_w()
         for s in s_:
             put(f"                p{s} = {quotient(s)}")
         for a in r:
             put(f"                numer[{a}, i] += {terms(a)}")
         return
     for first in range(0, n_samples, _QUOTIENT_SAMPLES):
-        put("            for i in range(m):")
-        for a in r:
-            put(f"                w{a} = Wt[{a}, i]")
+        loop_over_genes_reading_w()
         for s in range(first, min(first + _QUOTIENT_SAMPLES, n_samples)):
             put(f"                q[{s}, i] = {quotient(s)}")
     for lo in range(0, k, _NUMER_ROWS):
