@@ -14,6 +14,7 @@ from .frobenius import hals_steps, lee_steps
 from .brunet import connectivity_unchanged, kl_divergence, kl_steps, kl_until_stable
 from ._options import SolverOptions
 from ._products import frobenius_residual, squared_norm
+from ._vector_width import CACHE_LINE
 
 _STEPS = {"brunet": kl_steps, "lee": lee_steps, "hals": hals_steps}
 
@@ -53,10 +54,10 @@ def prepare_matrix(X, dtype) -> np.ndarray | sp.csr_matrix:
     return X if X.ctypes.data % ALIGN == 0 else aligned_copy(X)
 
 
-#: bytes the dense arrays the kernels stream are aligned to: a cache line, the width of a 512-bit
-#: vector. The float32 KL kernels (512-bit vectors where the CPU has them) measured 4-8 % less CPU
-#: on a Golub survey with aligned factors and data than with numpy's 16-byte alignment
-ALIGN = 64
+#: bytes the dense arrays the kernels stream are aligned to (see ``_vector_width.CACHE_LINE``). The
+#: float32 KL kernels (512-bit vectors where the CPU has them) measured 4-8 % less CPU on a Golub
+#: survey with aligned factors and data than with numpy's 16-byte alignment
+ALIGN = CACHE_LINE
 
 
 def aligned_empty(shape: tuple, dtype) -> np.ndarray:

@@ -24,6 +24,10 @@ import numba
 from numba.core import types
 from numba.extending import intrinsic
 
+#: bytes in a cache line, and in a 512-bit vector: the boundary the kernels' dense arrays (the
+#: driver's factors, the KL kernels' rows) start on, so that a vector load reads one line
+CACHE_LINE = 64
+
 # LLVM string attributes: the vector width the loop vectorizer and the instruction selection aim
 # at, and the width the function needs legal (without it the subtarget keeps zmm registers off)
 _WIDE_ATTRIBUTES = ('"prefer-vector-width"="512"', '"min-legal-vector-width"="512"')

@@ -165,7 +165,7 @@ import numba as nb
 import numpy as np
 
 # absolute: benchmarks/kl_kernel.py loads copies of this file as modules of their own
-from bionmf.core.solvers._vector_width import prefer_512_bit_vectors
+from bionmf.core.solvers._vector_width import CACHE_LINE, prefer_512_bit_vectors
 
 _JIT = dict(fastmath=True, error_model="numpy", cache=True)
 
@@ -434,7 +434,7 @@ def _cache_line_rows(rows, m, like):
     A 512-bit load or store from an address off such a boundary touches two cache lines, and
     the kernels' rows of genes otherwise start wherever the gene count puts them (5000 float32
     genes: every other row 32 bytes off; numpy's large arrays start 16 or 32 bytes off)."""
-    per_line = 64 // like.itemsize
+    per_line = CACHE_LINE // like.itemsize
     # under a line's worth of genes the vector loops do not run, and rows left unpadded keep the
     # numbers of unpadded ones bit for bit (padded, ranks 9-12 with < 16 float32 genes moved 1 ulp)
     width = (m + per_line - 1) // per_line * per_line if m >= per_line else m
