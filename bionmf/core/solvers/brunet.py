@@ -92,7 +92,7 @@ from an address on a line boundary, else two lines. A row of 5000 float32 genes 
 so even in arrays that start on a line (the survey's driver allocates X and the factors so) every
 other row of X, of W and of the scratch started 32 bytes off one. The unrolled kernels copy X
 once per call (``_dense_until_stable_k``, ``_dense_steps_runs_k``), and each run's W at the start
-of every ``_dense_steps_k`` call (back at its end), into rows padded to whole lines and starting
+of every stretch of steps between two checks (back at its end), into rows padded to whole lines and starting
 on one (:func:`_cache_line_rows`); the loops still run over the ``m`` genes, with the same vector
 loops and remainders, so the numbers are the same bit for bit: checked against the kernels
 before (commit 690803a) on ranks 1-12, float32 and float64, ``kl_steps`` and ``kl_until_stable``,
@@ -150,9 +150,12 @@ can stall each other): the same time within 2 %.
 
 The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
 rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
-the kernels releasing the GIL. Each rank's dense kernels take 1-3 CPU seconds to compile (more
+the kernels releasing the GIL. Each rank's connectivity loop takes 1.5-3 s to compile (more
 metagenes, more code), which numba caches on disk for later processes (see
-``benchmarks/README.md`` for a fresh install's first survey).
+``benchmarks/README.md`` for a fresh install's first survey). The loop holds the steps' source
+itself: it called a compiled steps function before, whose code numba linked into the caller,
+where LLVM optimized it a second time; with the steps in one function the first survey of ranks
+2-6 compiled in 12 s instead of 15 (same numbers bit for bit, see ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -297,22 +300,65 @@ _WIDE_VECTORS = True
 
 
 def _unrolled_source(k: int) -> str:
-    """Source of the rank-``k`` kernels: ``_dense_steps_k{k}`` (one run, ``n_steps`` iterations on
-    ``X`` copied onto cache lines, ``m`` genes: the run's ``W_run`` is copied into ``Wt`` and back;
-    ``Wt``, ``numer`` (k rows) and ``q`` (``_W_SAMPLES`` rows) are scratch with rows on cache
-    lines, see :func:`_cache_line_rows`), ``_dense_until_stable_k{k}``
-    (as :func:`_dense_until_stable`) and ``_dense_steps_runs_k{k}`` (steps of several runs). The H
+    """Source of the rank-``k`` kernels ``_dense_until_stable_k{k}`` (as
+    :func:`_dense_until_stable`) and ``_dense_steps_runs_k{k}`` (steps of several runs). Both hold
+    the steps of one run (:func:`_put_steps_body`): ``n_steps`` iterations on ``X`` copied onto
+    cache lines, ``m`` genes; the run's ``W_run`` is copied into ``Wt`` and back; ``Wt``,
+    ``numer`` (k rows) and ``q`` (``_W_SAMPLES`` rows) are scratch with rows on cache lines (see
+    :func:`_cache_line_rows`). The H
     numerators are sums over the genes in one vectorized loop per sample, in the working precision;
     the W numerators add the samples in blocks of ``_W_SAMPLES``, in order, then the rest one by
     one, so a run's numbers depend on nothing but its data, start and the kernel."""
-    r = range(k)
-    wh = lambda s: " + ".join(f"w{a} * h{a}_{s}" for a in r)
     L = []
     put = L.append
-    # in all three: the steps' loops would take a caller's attributes if LLVM inlined them
-    wide = "    prefer_512_bit_vectors(Wt)" if _WIDE_VECTORS else "    pass"
-    put(f"def _dense_steps_k{k}(X, m, W_run, H, n_steps, eps, Wt, numer, q):")
-    put(wide)
+    # every entry point carries the steps' loops in its own source: a call to a compiled steps
+    # function linked its code into the caller, where LLVM optimized it a second time (about a
+    # second of compiling per rank and entry point)
+    body = []
+    _put_steps_body(body.append, k)
+    indented = lambda indent: [put(" " * indent + line if line else line) for line in body]
+    put(f"def _dense_until_stable_k{k}(X_in, W_all, H_all, labels, runs, max_iter, check_interval, n_stable,")
+    put("                            eps, n_iter, converged):")
+    put(_wide("W_all"))
+    put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
+    put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
+    _put_scratch(put, k)
+    put("    for r in runs:")
+    put("        W_run = W_all[r]")
+    put("        H = H_all[r]")
+    put("        done = 0")
+    put("        stable = 0")
+    put("        while done < max_iter:")
+    put("            n_steps = min(check_interval, max_iter - done)")
+    indented(8)
+    put("            done += n_steps")
+    put("            stable, stop = _stable_rule(labels[r], old_of, new_of, H, stable, n_stable)")
+    put("            if stop:")
+    put("                converged[r] = True")
+    put("                break")
+    put("        n_iter[r] = done")
+    put("")
+    put("")
+    put(f"def _dense_steps_runs_k{k}(X_in, W_all, H_all, runs, n_steps, eps):")
+    put(_wide("W_all"))
+    _put_scratch(put, k)
+    put("    for r in runs:")
+    put("        W_run = W_all[r]")
+    put("        H = H_all[r]")
+    indented(4)
+    return "\n".join(L) + "\n"
+
+
+def _wide(array: str) -> str:
+    # in every entry point: the steps' loops compile in the function that holds them
+    return f"    prefer_512_bit_vectors({array})" if _WIDE_VECTORS else "    pass"
+
+
+def _put_steps_body(put, k: int) -> None:
+    """Source of ``n_steps`` iterations of one run, one level in (see :func:`_unrolled_source` for
+    the names it reads)."""
+    r = range(k)
+    wh = lambda s: " + ".join(f"w{a} * h{a}_{s}" for a in r)
     put("    n = X.shape[0]")
     put("    zero = Wt[0, :0].sum()  # 0 in the working precision")
     put(f"    row_sum = np.empty({k}, dtype=Wt.dtype)")
@@ -348,47 +394,21 @@ def _unrolled_source(k: int) -> str:
     put("    for i in range(m):")
     for a in r:
         put(f"        W_run[{a}, i] = Wt[{a}, i]")
-    put("")
-    put("")
-    put(f"def _dense_until_stable_k{k}(X, Wt, H, labels, runs, max_iter, check_interval, n_stable, eps,")
-    put("                            n_iter, converged):")
-    put(wide)
-    put(f"    old_of = np.empty({k}, dtype=labels.dtype)")
-    put(f"    new_of = np.empty({k}, dtype=labels.dtype)")
-    _put_scratch(put, k)
-    put("    for r in runs:")
-    put("        done = 0")
-    put("        stable = 0")
-    put("        while done < max_iter:")
-    put("            steps = min(check_interval, max_iter - done)")
-    put(f"            _dense_steps_k{k}(X_lines, m, Wt[r], H[r], steps, eps, W_lines, numer, q)")
-    put("            done += steps")
-    put("            stable, stop = _stable_rule(labels[r], old_of, new_of, H[r], stable, n_stable)")
-    put("            if stop:")
-    put("                converged[r] = True")
-    put("                break")
-    put("        n_iter[r] = done")
-    put("")
-    put("")
-    put(f"def _dense_steps_runs_k{k}(X, Wt, H, runs, n_steps, eps):")
-    put(wide)
-    _put_scratch(put, k)
-    put("    for r in runs:")
-    put(f"        _dense_steps_k{k}(X_lines, m, Wt[r], H[r], n_steps, eps, W_lines, numer, q)")
-    return "\n".join(L) + "\n"
 
 
 def _put_scratch(put, k: int) -> None:
-    """Source making the steps' arrays with 64-byte aligned rows: X's copy, W's working copy and
-    the scratch (see :func:`_cache_line_rows`)."""
-    put("    n, m = X.shape")
-    put("    X_lines = _cache_line_rows(n, m, X)")
+    """Source making, from the entry point's ``X_in``, the arrays the steps read with 64-byte
+    aligned rows: X's copy ``X``, W's working copy ``Wt`` and the scratch ``numer`` and ``q`` (see
+    :func:`_cache_line_rows`; all made like ``X_in``, so that it compiles once per dtype)."""
+    put("    n, m = X_in.shape")
+    put("    X = _cache_line_rows(n, m, X_in)")
     put("    for j in range(n):")
     put("        for i in range(m):")
-    put("            X_lines[j, i] = X[j, i]")
-    put(f"    W_lines = _cache_line_rows({k}, m, Wt)")
-    put(f"    numer = _cache_line_rows({k}, m, Wt)")
-    put(f"    q = _cache_line_rows({_W_SAMPLES}, m, Wt)")
+    put("            X[j, i] = X_in[j, i]")
+    # row counts as int64, not literals: numba compiles a function anew for every literal value
+    put(f"    Wt = _cache_line_rows(np.int64({k}), m, X_in)")
+    put(f"    numer = _cache_line_rows(np.int64({k}), m, X_in)")
+    put(f"    q = _cache_line_rows(np.int64({_W_SAMPLES}), m, X_in)")
 
 
 def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
@@ -453,11 +473,9 @@ def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
                  "_cache_line_rows": _cache_line_rows,
                  "prefer_512_bit_vectors": prefer_512_bit_vectors}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
-    # the other two call the compiled steps through the namespace they were defined in
-    steps = nb.njit(**dict(_JIT, cache=cache))(namespace[f"_dense_steps_k{k}"])
-    namespace[f"_dense_steps_k{k}"] = steps
-    until_stable = nb.njit(nogil=True, cache=cache)(namespace[f"_dense_until_stable_k{k}"])
-    steps_runs = nb.njit(nogil=True, cache=cache)(namespace[f"_dense_steps_runs_k{k}"])
+    jit = nb.njit(nogil=True, **dict(_JIT, cache=cache))
+    until_stable = jit(namespace[f"_dense_until_stable_k{k}"])
+    steps_runs = jit(namespace[f"_dense_steps_runs_k{k}"])
     return until_stable, steps_runs
 
 
