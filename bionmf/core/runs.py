@@ -19,6 +19,7 @@ from .._atomic import save_npz
 from .consensus import assign
 from .seeding import run_seed
 from .solvers import SolverOptions, factorize_batch, runs_alone
+from .solvers import _compile_ahead as compile_ahead
 
 
 @dataclass
@@ -172,7 +173,11 @@ def run_ranks(
                            keep_spectra=keep_spectra, progress=progress)
         return
 
+    if isinstance(X, np.ndarray):  # a fresh install's first survey: compile its ranks side by side
+        compile_ahead.start(ranks, options.np_dtype, n_jobs)
+
     def one_run(k: int, r: int) -> RankRuns:
+        compile_ahead.wait(k, options.np_dtype)
         result = factorize_batch(X, k, [run_seed(random_state, k, r)], options, threads=False, on_finish=progress)
         return _chunk(k, np.array([r], dtype=np.int64), result, keep_spectra)
 
