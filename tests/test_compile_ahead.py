@@ -29,9 +29,9 @@ class Keep(logging.Handler):
 logging.getLogger("bionmf").addHandler(Keep())
 logging.getLogger("bionmf").setLevel(logging.DEBUG)
 import bionmf
-if sys.argv[1] == "failing":  # every helper process fails at once
+if sys.argv[1] == "failing":  # every helper process fails at once, or cannot start
     from bionmf.core.solvers import _compile_ahead
-    _compile_ahead.sys = type("Sys", (), {"executable": "/bin/false"})
+    _compile_ahead.sys = type("Sys", (), {"executable": sys.argv[2]})
 adata = bionmf.datasets.golub()[:, :300].copy()
 result = bionmf.tl.nmf(adata, ranks=[2, 3, 4, 5], n_runs=10, random_state=0, verbose=False, n_jobs=2, copy=True)
 print(json.dumps({"cophenetic": result.uns["nmf"]["metrics"]["cophenetic"].tolist(),
@@ -39,9 +39,9 @@ print(json.dumps({"cophenetic": result.uns["nmf"]["metrics"]["cophenetic"].tolis
 """
 
 
-def fresh_survey(tmp_path: Path, mode: str) -> dict:
+def fresh_survey(tmp_path: Path, mode: str, python: str = "") -> dict:
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
-    done = subprocess.run([sys.executable, "-c", SURVEY, mode], env=env, cwd=REPO, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", SURVEY, mode, python], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -85,8 +85,9 @@ def test_fresh_install_compiles_ahead_with_the_same_numbers(tmp_path):
 
 @needs_two_cores
 @pytest.mark.slow
-def test_failed_helpers_leave_the_survey_to_compile_itself(tmp_path):
-    fresh = fresh_survey(tmp_path, "failing")
+@pytest.mark.parametrize("python", ["/bin/false", "/no/such/python"])  # fails at once; cannot start
+def test_failed_helpers_leave_the_survey_to_compile_itself(tmp_path, python):
+    fresh = fresh_survey(tmp_path, "failing", python)
     assert any("in other processes" in m for m in fresh["messages"]), fresh["messages"]
     assert not any("loaded from numba's cache" in m for m in fresh["messages"]), fresh["messages"]
     here = survey_here()

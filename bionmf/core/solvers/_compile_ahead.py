@@ -115,10 +115,14 @@ def start(ranks: Sequence[int], dtype, threads: int) -> None:
                  missing[:own], groups)
     with _lock:
         for group in groups:
-            process = subprocess.Popen(
-                [sys.executable, "-c", f"from {__name__} import compile_kernels; compile_kernels({group}, {name!r})"],
-                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", f"from {__name__} import compile_kernels; compile_kernels({group}, {name!r})"],
+                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+            except (OSError, ValueError):  # no Python to start (an embedded interpreter): compile here
+                logger.debug("no process started to compile ranks %s", group)
+                continue
             for k in group:
                 _pending[k, name] = process
 

@@ -154,8 +154,10 @@ the kernels releasing the GIL. Each rank's connectivity loop takes 1.5-3 s to co
 metagenes, more code), which numba caches on disk for later processes (see
 ``benchmarks/README.md`` for a fresh install's first survey). The loop holds the steps' source
 itself: it called a compiled steps function before, whose code numba linked into the caller,
-where LLVM optimized it a second time; with the steps in one function the first survey of ranks
-2-6 compiled in 12 s instead of 15 (same numbers bit for bit, see ``benchmarks/README.md``).
+where LLVM optimized it a second time. With the steps in one function, the same numbers bit for
+bit, a fresh install's first Golub survey (ranks 2-6, 10 runs) took 13.6 s in ``tl.nmf`` instead
+of 16.3 (``PYTHONPATH=. python benchmarks/first_call.py``, 2 cores); a survey's later ranks are
+also compiled in other processes meanwhile (:mod:`._compile_ahead`): 9.5 s.
 """
 
 from __future__ import annotations
