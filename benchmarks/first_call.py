@@ -4,7 +4,8 @@ A fresh install has an empty numba cache, so its first survey compiles the kerne
 process loads them from the cache. Each measurement is two new Python processes on an empty
 ``NUMBA_CACHE_DIR`` (what a fresh ``pip install`` has): the first compiles, the second loads. Each
 process imports bionmf from the checkout given, loads Golub and times ``tl.nmf`` at the defaults
-(Brunet's method, float32, all cores); the whole process is timed from outside. With several
+(Brunet's method, float32, all cores); the whole process is timed from outside. CPU is the
+survey process's own around ``tl.nmf`` (not the processes it starts to compile). With several
 checkouts the measurements alternate between them (A B B A ...), so that a drift of the machine's
 speed falls on both.
 
