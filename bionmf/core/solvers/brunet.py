@@ -165,6 +165,7 @@ import numba as nb
 import numpy as np
 
 # absolute: benchmarks/kl_kernel.py loads copies of this file as modules of their own
+from bionmf.core.solvers._lanes import INTRINSICS
 from bionmf.core.solvers._vector_width import CACHE_LINE, prefer_512_bit_vectors
 
 _JIT = dict(fastmath=True, error_model="numpy", cache=True)
@@ -291,6 +292,8 @@ _QUOTIENT_SAMPLES = 2
 _NUMER_ROWS = 8
 # samples whose W numerators are added in one pass over the genes
 _W_SAMPLES = 4
+_W_BLOCKS = True
+_W_BLOCKS_MIN_K = 2
 # 512-bit vectors for these kernels alone where the CPU has AVX-512 (see the module docstring);
 # False compiles them as the rest of numba's code, for comparisons
 _WIDE_VECTORS = True
@@ -339,11 +342,14 @@ def _unrolled_source(k: int) -> str:
         put(f"            H[{a}, j] = h if h > eps else eps")
     for a in r:
         put(f"        row_sum[{a}] = H[{a}].sum()")
-    put("        numer[:, :] = 0.0")
-    put(f"        for j in range(0, n - {_W_SAMPLES - 1}, {_W_SAMPLES}):")
-    _put_w_numerators(put, k, _W_SAMPLES, "j")
-    put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
-    _put_w_numerators(put, k, 1, "j")
+    if _W_BLOCKS and k >= _W_BLOCKS_MIN_K:
+        _put_w_numerator_blocks(put, k)
+    else:
+        put("        numer[:, :] = 0.0")
+        put(f"        for j in range(0, n - {_W_SAMPLES - 1}, {_W_SAMPLES}):")
+        _put_w_numerators(put, k, _W_SAMPLES, "j")
+        put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
+        _put_w_numerators(put, k, 1, "j")
     put("        _scale_w(Wt, numer, row_sum, eps, m)")
     put("    for i in range(m):")
     for a in r:
@@ -389,6 +395,66 @@ def _put_scratch(put, k: int) -> None:
     put(f"    W_lines = _cache_line_rows({k}, m, Wt)")
     put(f"    numer = _cache_line_rows({k}, m, Wt)")
     put(f"    q = _cache_line_rows({_W_SAMPLES}, m, Wt)")
+
+
+def _put_w_numerator_blocks(put, k: int) -> None:
+    """Source of the W numerators with the loop over blocks of genes outside and the loop over
+    the samples inside: a block's k rows of W and k numerators stay in registers (vectors of
+    :mod:`._lanes`) while the samples go by, each sample reading its genes of X and its k
+    coefficients only; each numerator is written once.
+
+    Every gene's numbers are those of the sample-outer loops before (:func:`_put_w_numerators`,
+    kept for ranks below ``_W_BLOCKS_MIN_K``), bit for bit: each numerator is the same chain of
+    fused multiply-adds in the same order of samples (LLVM contracted the sums of four samples'
+    terms into a chain that adds sample 1 first, then 0, 2 and 3 up to ``_FUSED_W_MAX_K``
+    metagenes, 0 to 3 in order above), W H a rounded product then fused multiply-adds in the
+    order of the metagenes, and the genes fall into the same three parts as in LLVM's vectorized
+    loops: blocks of 16 float32 (a reciprocal estimate for the division), the rest in blocks of 4
+    (a coarser estimate) and the last ``m % 4`` one at a time (a true division)."""
+    r = range(k)
+    in_order = k > _FUSED_W_MAX_K
+    if in_order:
+        # the samples one at a time; each coefficient is read again, from a copy of H with a
+        # sample's coefficients side by side, where the numerators take it: held in registers
+        # from W H to there, k >= 9 coefficients made LLVM spill W and the numerators to the stack
+        put(f"        Ht = np.empty((n, {k}), dtype=Wt.dtype)")
+        put("        for j in range(n):")
+        for a in r:
+            put(f"            Ht[j, {a}] = H[{a}, j]")
+    put("        m_wide = m - m % wide_lanes(Wt)")
+    put("        m_short = m - m % short_lanes(Wt)")
+    for width, lo, hi in (("wide", "0", "m_wide"), ("short", "m_wide", "m_short"), ("one", "m_short", "m")):
+        v = width[0]  # names of their own per width: the vectors' types differ
+
+        def quotient(s, j):
+            for a in r:
+                put(f"                {v}g{a}_{s} = {width}_splat_at(H, {a}, {j})")
+            wh = f"mul({v}w0, {v}g0_{s})"
+            for a in range(1, k):
+                wh = f"fma({v}w{a}, {v}g{a}_{s}, {wh})"
+            put(f"                {v}p{s} = div({width}_load(X, {j}, b), {wh})")
+
+        def add(s, j):
+            for a in r:
+                g = f"{width}_splat_at(Ht, {j}, {a})" if in_order else f"{v}g{a}_{s}"
+                put(f"                {v}n{a} = fma({g}, {v}p{s}, {v}n{a})")
+
+        put(f"        for b in range({lo}, {hi}, {width}_lanes(Wt)):")
+        for a in r:
+            put(f"            {v}w{a} = {width}_load(Wt, {a}, b)")
+            put(f"            {v}n{a} = {width}_zeros(Wt)")
+        if not in_order:
+            put(f"            for j in range(0, n - {_W_SAMPLES - 1}, {_W_SAMPLES}):")
+            for s in range(_W_SAMPLES):
+                quotient(s, f"j + {s}")
+                # each sample's terms as soon as the order allows (fewer values live at once)
+                for t in {0: (), 1: (1, 0)}.get(s, (s,)):
+                    add(t, None)
+        put(f"            for j in range({'0' if in_order else f'n - n % {_W_SAMPLES}'}, n):")
+        quotient(0, "j")
+        add(0, "j")
+        for a in r:
+            put(f"            store(numer, {a}, b, {v}n{a})")
 
 
 def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
@@ -451,7 +517,7 @@ def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
     them off numba's on-disk cache."""
     namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule,
                  "_cache_line_rows": _cache_line_rows,
-                 "prefer_512_bit_vectors": prefer_512_bit_vectors}
+                 "prefer_512_bit_vectors": prefer_512_bit_vectors, **INTRINSICS}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     # the other two call the compiled steps through the namespace they were defined in
     steps = nb.njit(**dict(_JIT, cache=cache))(namespace[f"_dense_steps_k{k}"])
