@@ -28,9 +28,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
-# bytes per block of each width, by precision: float64 computes in 256-bit registers (see
-# _vector_width), so its wide block is one 256-bit register
-_BLOCK_BYTES = {"wide": {4: 64, 8: 32}, "short": {4: 16, 8: 16}, "one": {4: 0, 8: 0}}
+from bionmf.core.solvers._vector_width import compiles_for_avx512
+
+# lanes of each width for float32 and float64: the parts into which LLVM's loop vectorizer splits
+# the dense KL kernels' loops over genes (a vector loop; on AVX-512 a vectorized epilogue of 4;
+# the rest one at a time), which decide whose float32 divisions are estimates (see brunet)
+_LANES = {True: {"wide": (16, 4), "short": (4, 2), "one": (1, 1)},  # AVX-512, float32 in zmm
+          False: {"wide": (8, 4), "short": (8, 4), "one": (1, 1)}}  # AVX2: no epilogue loop
 
 
 class Lanes(types.Type):
@@ -52,8 +56,7 @@ class _LanesModel(models.PrimitiveModel):
 def _count(width: str, dtype) -> int | None:
     if dtype not in (types.float32, types.float64):
         return None
-    per_block = _BLOCK_BYTES[width][dtype.bitwidth // 8]
-    return max(per_block // (dtype.bitwidth // 8), 1)
+    return _LANES[compiles_for_avx512()][width][dtype == types.float64]
 
 
 def _pointer(context, builder, array_type, array, row, column, row_type, column_type):

@@ -166,7 +166,7 @@ import numpy as np
 
 # absolute: benchmarks/kl_kernel.py loads copies of this file as modules of their own
 from bionmf.core.solvers._lanes import INTRINSICS
-from bionmf.core.solvers._vector_width import CACHE_LINE, prefer_512_bit_vectors
+from bionmf.core.solvers._vector_width import CACHE_LINE, compiles_for_avx512, prefer_512_bit_vectors
 
 _JIT = dict(fastmath=True, error_model="numpy", cache=True)
 
@@ -342,7 +342,7 @@ def _unrolled_source(k: int) -> str:
         put(f"            H[{a}, j] = h if h > eps else eps")
     for a in r:
         put(f"        row_sum[{a}] = H[{a}].sum()")
-    if _W_BLOCKS and k >= _W_BLOCKS_MIN_K:
+    if _w_blocks(k):
         _put_w_numerator_blocks(put, k)
     else:
         put("        numer[:, :] = 0.0")
@@ -395,6 +395,14 @@ def _put_scratch(put, k: int) -> None:
     put(f"    W_lines = _cache_line_rows({k}, m, Wt)")
     put(f"    numer = _cache_line_rows({k}, m, Wt)")
     put(f"    q = _cache_line_rows({_W_SAMPLES}, m, Wt)")
+
+
+def _w_blocks(k: int) -> bool:
+    """Whether the rank-``k`` kernels add the W numerators gene block outer
+    (:func:`_put_w_numerator_blocks`). Without AVX-512 (16 vector registers, not 32) the blocks of
+    ranks up to ``_FUSED_W_MAX_K`` spill and took 3-9 % more time at k = 6-8 (float32, code for
+    Haswell timed on this machine's CPU): those keep the sample-outer loops there."""
+    return _W_BLOCKS and k >= _W_BLOCKS_MIN_K and (k > _FUSED_W_MAX_K or compiles_for_avx512())
 
 
 def _put_w_numerator_blocks(put, k: int) -> None:
