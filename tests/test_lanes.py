@@ -60,7 +60,8 @@ def test_lanes_round_as_they_say(dtype):
     _ops(a, b, c, out)
     np.testing.assert_array_equal(out[0], (a * b)[0])
     # that error is a number of the dtype, so rounding a * b + c once gives it exactly
-    exact = [float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))) for x, y, z in zip(a[0], b[0], c[0])]
+    exact = [float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z)))
+             for x, y, z in zip(a[0], b[0], c[0])]
     np.testing.assert_array_equal(out[1], np.array(exact, dtype))
     assert (out[1, 1::2] == dtype(d * d)).all()  # not 0, as a rounded product would give
     np.testing.assert_array_equal(out[3], a[0])

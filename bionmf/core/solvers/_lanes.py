@@ -12,13 +12,15 @@ one LLVM instruction, so the code says exactly which roundings happen in which o
   a reciprocal estimate with one Newton step in float32 vectors (``vrcp14ps`` in 512-bit,
   ``vrcpps`` in narrower registers), a true division in one lane and in float64.
 
-Three widths, named for what they are used for: ``wide`` (64 bytes: 16 float32, the vector loop's
-block; 4 float64, the width of the float64 kernels' 256-bit code), ``short`` (16 bytes: 4 float32,
-the block of LLVM's vectorized epilogue loop; 2 float64) and ``one`` (one number). Each width has
-``*_lanes(like)`` (its number of lanes for ``like``'s dtype, a compile-time constant),
-``*_load(array, row, column)`` (the lanes from ``array[row, column]`` on),
-``*_splat(x)`` and ``*_zeros(like)``; ``store(array, row, column, v)`` and the arithmetic take any
-width. Loads and stores are unchecked, as numba's array access with bounds checks off.
+Three widths, named for the parts of a loop over genes as LLVM's vectorizer makes them in the KL
+kernels (``_LANES``): ``wide``, the vector loop's block (float32: 16 numbers on AVX-512, else 8;
+float64: 4, the float64 kernels' 256-bit registers), ``short``, the block of its vectorized
+epilogue (4 float32 on AVX-512; without AVX-512 there is none: as wide) and ``one`` (one number).
+Each width has ``*_lanes(like)`` (its number of lanes for ``like``'s dtype, a compile-time
+constant), ``*_load(array, row, column)`` (the lanes from ``array[row, column]`` on),
+``*_splat(x)``, ``*_splat_at(array, row, column)`` (``array[row, column]`` in every lane) and
+``*_zeros(like)``; ``store(array, row, column, v)`` and the arithmetic take any width. Loads and
+stores are unchecked, as numba's array access with bounds checks off.
 """
 
 from __future__ import annotations
@@ -73,8 +75,11 @@ def _splat(context, builder, vector, x):
     return builder.shuffle_vector(inserted, ir.Constant(vector_type, ir.Undefined), mask)
 
 
-def _is_matrix(array) -> bool:
-    return isinstance(array, types.Array) and array.ndim == 2 and _count("one", array.dtype) is not None
+def _is_matrix(array, rows: bool = True) -> bool:
+    """A 2-d array of float32 or float64; with ``rows``, whose rows are contiguous (C order), so
+    that lanes can be loaded from and stored to a row."""
+    return (isinstance(array, types.Array) and array.ndim == 2 and _count("one", array.dtype) is not None
+            and (array.layout == "C" or not rows))
 
 
 def _make_width(width: str) -> dict:
@@ -116,7 +121,7 @@ def _make_width(width: str) -> dict:
 
     @intrinsic
     def splat_at(typingctx, array, row, column):
-        if not (_is_matrix(array) and isinstance(row, types.Integer) and isinstance(column, types.Integer)):
+        if not (_is_matrix(array, rows=False) and isinstance(row, types.Integer) and isinstance(column, types.Integer)):
             return None
         vector = Lanes(array.dtype, _count(width, array.dtype))
 
