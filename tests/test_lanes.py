@@ -86,3 +86,27 @@ def test_lane_counts():
 
     assert counts(f32) == ((16, 4, 1) if compiles_for_avx512() else (8, 8, 1))
     assert counts(f64) == ((4, 2, 1) if compiles_for_avx512() else (4, 4, 1))
+
+
+@numba.njit(fastmath=True, error_model="numpy")
+def _coarse(a, b, out):
+    """Row 0: a / b in short blocks; row 1: the same with coarse_div one lane at a time, row 2:
+    one lane's (true) division, both through choose."""
+    for i in range(0, a.shape[1], L.short_lanes(a)):
+        L.store(out, 0, i, L.div(L.short_load(a, 0, i), L.short_load(b, 0, i)))
+    for i in range(a.shape[1]):
+        x, y = L.one_load(a, 0, i), L.one_load(b, 0, i)
+        L.store(out, 1, i, L.choose(i >= 0, L.coarse_div(x, y), L.div(x, y)))
+        L.store(out, 2, i, L.choose(i < 0, L.coarse_div(x, y), L.div(x, y)))
+
+
+@pytest.mark.skipif(not compiles_for_avx512(), reason="the 4-lane estimate is x86's; used with AVX-512")
+def test_coarse_div_is_the_short_blocks_division():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.1, 10.0, (1, 4000)).astype(np.float32)
+    b = rng.uniform(0.1, 10.0, (1, 4000)).astype(np.float32)
+    out = np.empty((3, 4000), np.float32)
+    _coarse(a, b, out)
+    np.testing.assert_array_equal(out[1], out[0])
+    np.testing.assert_array_equal(out[2], (a / b)[0])
+    assert (out[1] != out[2]).sum() > 100  # an estimate, not the true quotient

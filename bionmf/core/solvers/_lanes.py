@@ -216,9 +216,61 @@ def div(typingctx, x, y):
     return x(x, y), codegen
 
 
+@intrinsic
+def coarse_div(typingctx, x, y):
+    """x / y as LLVM divides 4 float32 lanes in a fastmath loop on x86 (``vrcpps``, an estimate of
+    12 bits, then one Newton step: t = x r, x / y ~ t - r (t y - x), each fused), lane by lane:
+    the numbers of the ``short`` width's ``div``, at any width (x86 only). float64: a true
+    division, as LLVM's."""
+    if not _same_lanes(x, y):
+        return None
+
+    def codegen(context, builder, signature, args):
+        if x.dtype == types.float64:
+            return builder.fdiv(args[0], args[1])
+        module = builder.module
+        vector_type = context.get_value_type(x)
+        four = ir.VectorType(ir.FloatType(), 4)
+        rcp = cgutils.get_or_insert_function(module, ir.FunctionType(four, [four]), "llvm.x86.sse.rcp.ps")
+        fused = cgutils.get_or_insert_function(
+            module, ir.FunctionType(vector_type, [vector_type] * 3), f"llvm.fma.v{x.count}f32")
+        numerator, divisor = args
+        # the estimate four lanes at a time (vrcpps has no wider form)
+        lanes = []
+        for first in range(0, x.count, 4):
+            part = [ir.Constant(ir.IntType(32), min(first + i, x.count - 1)) for i in range(4)]
+            chunk = builder.shuffle_vector(divisor, ir.Constant(vector_type, ir.Undefined), ir.Constant(
+                ir.VectorType(ir.IntType(32), 4), [c.constant for c in part]))
+            lanes.append(builder.call(rcp, [chunk]))
+        reciprocal = ir.Constant(vector_type, ir.Undefined)
+        for i in range(x.count):
+            value = builder.extract_element(lanes[i // 4], ir.Constant(ir.IntType(32), i % 4))
+            reciprocal = builder.insert_element(reciprocal, value, ir.Constant(ir.IntType(32), i))
+        t = builder.fmul(numerator, reciprocal)
+        t.flags.append(_NO_FAST)
+        minus_x = builder.fneg(numerator)
+        residual = builder.call(fused, [t, divisor, minus_x])
+        minus_r = builder.fneg(reciprocal)
+        return builder.call(fused, [minus_r, residual, t])
+
+    return x(x, y), codegen
+
+
+@intrinsic
+def choose(typingctx, condition, a, b):
+    """``a`` where ``condition`` (one boolean), else ``b``; both are computed."""
+    if not (isinstance(condition, types.Boolean) and _same_lanes(a, b)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.select(args[0], args[1], args[2])
+
+    return a(condition, a, b), codegen
+
+
 WIDTHS = ("wide", "short", "one")
 _made = {name: f for width in WIDTHS for name, f in _make_width(width).items()}
 globals().update(_made)
 
 #: every intrinsic by name, for generated source's namespace
-INTRINSICS = dict(_made, store=store, mul=mul, fma=fma, div=div)
+INTRINSICS = dict(_made, store=store, mul=mul, fma=fma, div=div, coarse_div=coarse_div, choose=choose)

@@ -163,7 +163,9 @@ the sample-outer loops, whose sums LLVM had contracted into fused multiply-adds 
 rounded, then a multiply-add per metagene in order; a numerator: a multiply-add per sample, in
 each group of four samples 1, 0, 2, 3 at ranks up to 8 and 0-3 above), and the genes fall into
 the parts of LLVM's vectorized loops: blocks of 16 (reciprocal estimate ``vrcp14ps``), then of
-4 (``vrcpps``, coarser), the last ``m % 4`` with true divisions. At ranks 9-12 the samples go
+4 (``vrcpps``, coarser), the last ``m % 4`` with true divisions; the genes after the last block
+of 16 go one at a time, with ``vrcpps``'s estimate where that loop had it (a loop of 4-lane
+vectors of their own cost 0.2-0.6 s of compiling per rank). At ranks 9-12 the samples go
 one at a time and the numerators read each coefficient again, from a transposed copy of H: held
 in registers from W H to there, 9 or more coefficients made LLVM spill W and the numerators (1.0x
 at k = 12 instead of 1.24x). Checked bitwise against commit 4b3fdfd (``kl_steps``, 7 iterations,
@@ -190,11 +192,12 @@ RUNS --repeat R``): ranks 2-6 x 10 runs (``2 6 10``, R = 3) 3.55 -> 3.18 s (1.12
 3.65 -> 3.26), ranks 2-10 x 50 runs (``2 10 50``, R = 2) 52.4 -> 42.5 s (1.23x; the first
 version, ranks 9-12 in groups of four, 55.9 -> 46.0), with the same cophenetic, dispersion and
 mean iterations at every rank. Compiling a rank's float32 kernels (fresh, side by side in one
-process, CPU s, before -> after): k = 2: 1.57 -> 1.87, 3: 2.01 -> 2.03, 4: 1.97 -> 2.22, 5: 2.45
--> 2.39, 6: 2.83 -> 2.83, 8: 3.69 -> 3.50, 10: 4.04 -> 3.14, 12: 4.57 -> 3.30. Tried and not
-kept: W's update itself in the block loop (W written from the registers, no numerators stored,
-no ``_scale_w`` pass; same numbers): 0.93-1.01x; two blocks of 16 genes per pass at k = 2-6 (a
-coefficient read once for 32 genes; same numbers): 1-3 % less time, not worth its compiling.
+process, CPU s, before -> after, two runs): k = 2: 1.50-1.56 -> 1.48-1.55, 3: 1.75 -> 1.75, 4:
+1.82-2.06 -> 1.96-2.15, 5: 2.58 -> 2.33, 6: 2.88-2.96 -> 2.63-2.65, 8: 3.65-3.73 -> 2.89-3.23, 10:
+3.80-4.10 -> 2.70-3.03, 12: 4.31 -> 2.90. Tried and not kept: W's update itself in the block
+loop (W written from the registers, no numerators stored, no ``_scale_w`` pass; same numbers):
+0.93-1.01x; two blocks of 16 genes per pass at k = 2-6 (a coefficient read once for 32 genes;
+same numbers): 1-3 % less time, not worth its compiling.
 
 The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
 rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
@@ -486,7 +489,10 @@ def _put_w_numerator_blocks(put, k: int) -> None:
             put(f"            Ht[j, {a}] = H[{a}, j]")
     put("        m_wide = m - m % wide_lanes(Wt)")
     put("        m_short = m - m % short_lanes(Wt)")
-    for width, lo, hi in (("wide", "0", "m_wide"), ("short", "m_wide", "m_short"), ("one", "m_short", "m")):
+    # the genes LLVM's epilogue loop divided in 4-lane vectors go one at a time here, with that
+    # loop's coarser estimate (a loop of their own in 4-lane vectors cost 0.2-0.6 s of compiling)
+    coarse = compiles_for_avx512()
+    for width, lo, hi in (("wide", "0", "m_wide"), ("one", "m_wide", "m")):
         v = width[0]  # names of their own per width: the vectors' types differ
 
         def quotient(s, j, v=v, width=width):
@@ -495,7 +501,12 @@ def _put_w_numerator_blocks(put, k: int) -> None:
             wh = f"mul({v}w0, {v}g0_{s})"
             for a in range(1, k):
                 wh = f"fma({v}w{a}, {v}g{a}_{s}, {wh})"
-            put(f"                {v}p{s} = div({width}_load(X, {j}, b), {wh})")
+            quotient = f"div({v}x, {v}d)"
+            if coarse and width == "one":
+                quotient = f"choose(b < m_short, coarse_div({v}x, {v}d), {quotient})"
+            put(f"                {v}x = {width}_load(X, {j}, b)")
+            put(f"                {v}d = {wh}")
+            put(f"                {v}p{s} = {quotient}")
 
         def add(s, j, v=v, width=width):
             for a in r:
