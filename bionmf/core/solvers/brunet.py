@@ -469,14 +469,15 @@ def _put_w_numerator_blocks(put, k: int) -> None:
     :mod:`._lanes`) while the samples go by, each sample reading its genes of X and its k
     coefficients only; each numerator is written once.
 
-    Every gene's numbers are those of the sample-outer loops before (:func:`_put_w_numerators`,
-    kept for ranks below ``_W_BLOCKS_MIN_K``), bit for bit: each numerator is the same chain of
+    Every gene's numbers are those of the sample-outer loops (:func:`_put_w_numerators`, kept
+    where :func:`_w_blocks` says no and as the reference), bit for bit: each numerator is the same chain of
     fused multiply-adds in the same order of samples (LLVM contracted the sums of four samples'
     terms into a chain that adds sample 1 first, then 0, 2 and 3 up to ``_FUSED_W_MAX_K``
     metagenes, 0 to 3 in order above), W H a rounded product then fused multiply-adds in the
     order of the metagenes, and the genes fall into the same three parts as in LLVM's vectorized
     loops: blocks of 16 float32 (a reciprocal estimate for the division), the rest in blocks of 4
-    (a coarser estimate) and the last ``m % 4`` one at a time (a true division)."""
+    (a coarser estimate) and the last ``m % 4`` one at a time (a true division); here all genes
+    after the last block of 16 go one at a time, each with its part's division."""
     r = range(k)
     in_order = k > _FUSED_W_MAX_K
     if in_order:
@@ -501,12 +502,12 @@ def _put_w_numerator_blocks(put, k: int) -> None:
             wh = f"mul({v}w0, {v}g0_{s})"
             for a in range(1, k):
                 wh = f"fma({v}w{a}, {v}g{a}_{s}, {wh})"
-            quotient = f"div({v}x, {v}d)"
+            division = f"div({v}x, {v}d)"
             if coarse and width == "one":
-                quotient = f"choose(b < m_short, coarse_div({v}x, {v}d), {quotient})"
+                division = f"choose(b < m_short, coarse_div({v}x, {v}d), {division})"
             put(f"                {v}x = {width}_load(X, {j}, b)")
             put(f"                {v}d = {wh}")
-            put(f"                {v}p{s} = {quotient}")
+            put(f"                {v}p{s} = {division}")
 
         def add(s, j, v=v, width=width):
             for a in r:
