@@ -199,3 +199,36 @@ def test_cache_line_rows_change_no_number(k, monkeypatch):
         assert np.isfinite(results["padded", m][0]).all()
         np.testing.assert_array_equal(results["padded", m][0], results["unpadded", m][0])
         np.testing.assert_array_equal(results["padded", m][1], results["unpadded", m][1])
+
+
+@pytest.mark.parametrize("k, dtype", [(8, np.float32), (8, np.float64), (9, np.float32)])
+def test_w_numerator_blocks_change_no_number(k, dtype, monkeypatch):
+    """The W numerators added gene block outer (16 genes' W and numerators in registers while the
+    samples go by) give the numbers of the sample-outer loops bit for bit: groups of four samples
+    and a last one alone (9 samples), gene counts with 16-gene blocks, 4-gene blocks and single
+    genes left (333, 70), single genes only (3); 8 metagenes (sums in the order LLVM contracted
+    the fused loop's, as at ranks 2-7) and 9 (in the order of the quotient buffer's loops). Where the
+    blocks are not used (k <= 8 without AVX-512) there is nothing to compare. Ranks 9-12 on
+    fewer than 16 genes, where the sample-outer loops took paths of their own, differ by rounding
+    only (checked on 15 genes)."""
+    from bionmf.core.solvers._vector_width import compiles_for_avx512
+
+    if k <= brunet._FUSED_W_MAX_K and not compiles_for_avx512():
+        pytest.skip("no gene blocks at this rank without AVX-512")
+    results = {}
+    for blocks in (True, False):
+        monkeypatch.setattr(brunet, "_W_BLOCKS", blocks)
+        assert brunet._w_blocks(k) == blocks
+        steps_runs = brunet._make_unrolled(k, cache=False)[1]
+        for m in (333, 70, 15, 3):
+            X = data(9, m, seed=6).astype(dtype)
+            Wt, H = starts(X, k, 1, dtype)
+            steps_runs(X, Wt, H, np.arange(1), 12, dtype(np.finfo(np.float64).eps))
+            results[blocks, m] = (Wt, H)
+    for m in (333, 70, 15, 3):
+        if k > brunet._FUSED_W_MAX_K and m == 15 and dtype is np.float32:
+            check = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5)
+        else:
+            check = np.testing.assert_array_equal
+        check(results[True, m][0], results[False, m][0])
+        check(results[True, m][1], results[False, m][1])

@@ -39,10 +39,12 @@ Dense X, ranks 1-12 (``_UNROLLED_MAX_K``): kernels of their own per rank, genera
 text (:func:`_unrolled_source`) and compiled on first use. With the rank fixed at compile time a
 sample's k sums (W H and the H numerators) stay in registers, and one pass over the genes does a
 sample's whole H update: W H, the quotient X / (W H) (never stored) and the numerators. The W
-update's pass takes four samples at a time, so each metagene's row of numerators is read and
-written once per four samples instead of once per sample. Up to 8 metagenes that pass is one loop;
-above, LLVM stops vectorizing a loop that writes so many arrays (its run-time alias checks), so
-the quotients go through a small buffer and the numerators are added four metagenes at a time.
+update's numerators go the other way round, blocks of genes outside and samples inside (see "W
+numerators by gene blocks" below), where the CPU has AVX-512 and at ranks above 8 everywhere.
+Elsewhere (rank 1; ranks 2-8 without AVX-512) their pass takes four samples at a time, so each
+metagene's row of numerators is read and written once per four samples (the reference for the
+blocks' numbers, at every rank with ``_W_BLOCKS`` off; above ``_FUSED_W_MAX_K`` metagenes LLVM
+stops vectorizing a loop that writes so many arrays, so the quotients go through a small buffer).
 What is left is about the arithmetic itself: per matrix entry and iteration, 4k multiply-adds
 and two divisions (which LLVM computes, in float32 vectors, as a reciprocal estimate with a Newton
 step). CPU ms per iteration and run on Golub, one thread, before (the loops over a run-time rank,
@@ -98,9 +100,9 @@ loops and remainders, so the numbers are the same bit for bit: checked against t
 before (commit 690803a) on ranks 1-12, float32 and float64, ``kl_steps`` and ``kl_until_stable``,
 on Golub and on 9 x 333, 6 x 7, 5 x 4992 and 3 x 17 matrices. Rows of fewer genes than a line holds
 stay unpadded: padded, ranks 9-12 with under 16 float32 genes came out 1 ulp apart (LLVM's
-run-time checks then pick another path). Ranks 9-12, whose W numerators go through the quotient
-buffer, also compute the quotients two samples per pass over the genes and add the numerators
-eight metagenes per pass (four and four before: four samples' 4k coefficients did not fit the 32
+run-time checks then pick another path). Ranks 9-12, whose W numerators then went through the
+quotient buffer, also computed the quotients two samples per pass over the genes and added the
+numerators eight metagenes per pass (four and four before: four samples' 4k coefficients did not fit the 32
 vector registers and were reloaded from the stack at every step); same numbers, about 5 % less
 time at k = 10. CPU ms per iteration and run on Golub, one thread, before -> after, side by side,
 X and the factors allocated as the driver allocates them (``PYTHONPATH=. taskset -c 1 python
@@ -129,7 +131,8 @@ Where the rest of the time goes (float32, 512-bit, one thread; variants of the g
 timed side by side). The multiply-adds and the division's four operations (reciprocal estimate,
 one Newton step, the product with x) would take 8.5 cycles per 16 genes and sample in the H pass
 at k = 6 and 12.5 at k = 10, at two per cycle (the FMA loop of this CPU runs 5.9 G 512-bit
-multiply-adds/s, so about 3 GHz); the H pass takes 12-13 and 20, the W pass 15 and 26-29. Not the
+multiply-adds/s, so about 3 GHz); the H pass takes 12-13 and 20, the W pass took 15 and 26-29
+before the gene blocks below. Not the
 caches: on 400-1000 genes, with every row in L1, the H pass takes as long per gene (and W
 numerators in blocks of 512-2048 genes, keeping W and its numerators in L1, took the same time).
 Not the division alone: x / (W H) replaced by x * (W H) saves 2 of those cycles. What the times
@@ -147,6 +150,54 @@ k <= 8 (2-26 % slower, and the fused loop contracts to other roundings); the H p
 into a buffer, summed in a second loop (30-40 % slower, other numbers); the gene blocks above;
 the W numerators' rows placed at eight offsets within 4 KiB of W's (loads and stores 4 KiB apart
 can stall each other): the same time within 2 %.
+
+W numerators by gene blocks (:func:`_put_w_numerator_blocks`). Looping samples outer, the W pass
+reread W for every four samples, read and wrote each numerator row, and spilled the four
+samples' 4k coefficients. Now a block of 16 genes keeps its k rows of W and k numerators in
+registers while a loop over all samples runs inside, each sample reading its 16 values of X and
+its k coefficients; each numerator is written once, with no stores in the sample loop. LLVM
+vectorizes innermost loops only, so the block loop is written with :mod:`._lanes` vectors (an
+LLVM ``<16 x float>`` as a numba value; product, fused multiply-add and division one instruction
+each). The numbers stay the same bit for bit: every gene gets the same chain of operations as in
+the sample-outer loops, whose sums LLVM had contracted into fused multiply-adds (W H: w0 h0
+rounded, then a multiply-add per metagene in order; a numerator: a multiply-add per sample, in
+each group of four samples 1, 0, 2, 3 at ranks up to 8 and 0-3 above), and the genes fall into
+the parts of LLVM's vectorized loops: blocks of 16 (reciprocal estimate ``vrcp14ps``), then of
+4 (``vrcpps``, coarser), the last ``m % 4`` with true divisions; the genes after the last block
+of 16 go one at a time, with ``vrcpps``'s estimate where that loop had it (a loop of 4-lane
+vectors of their own cost 0.2-0.6 s of compiling per rank). At ranks 9-12 the samples go
+one at a time and the numerators read each coefficient again, from a transposed copy of H: held
+in registers from W H to there, 9 or more coefficients made LLVM spill W and the numerators (1.0x
+at k = 12 instead of 1.24x). Checked bitwise against commit 4b3fdfd (``kl_steps``, 7 iterations,
+float32 and float64, ranks 2-12, random matrices of 19 shapes from 5 x 1 to 38 x 5000;
+``tests/test_kl_kernels.py`` keeps three cases): equal except float32 ranks 9-12 on 4-15 genes,
+where the old loops' path depended on LLVM's run-time overlap checks (see the padding above),
+within rounding there. Without AVX-512 (code for Haswell, timed on this CPU) the blocks spill at
+ranks 2-8 (16 vector registers: 3-9 % slower at k = 6-8), which keep the sample-outer loops
+there; ranks 9-12 take 8-lane blocks and the same time as before. CPU ms per iteration and run on
+Golub, one thread, before -> after side by side (``PYTHONPATH=. taskset -c 1 python
+benchmarks/kl_kernel.py --threads 1 --ranks 2 3 4 5 6 7 8 9 10 11 12 --dtypes float32 --repeat 5
+--baseline 4b3fdfd``; bitwise equal)::
+
+    k         2     3     4     5     6     7     8     9     10    11    12
+    before    0.049 0.068 0.082 0.092 0.116 0.135 0.154 0.185 0.182 0.206 0.230
+    after     0.047 0.063 0.078 0.084 0.107 0.125 0.133 0.145 0.150 0.173 0.183
+              1.04x 1.08x 1.05x 1.10x 1.08x 1.08x 1.15x 1.27x 1.22x 1.20x 1.26x
+
+In other runs (the busy machine moves these by several per cent) k = 6 took 1.12-1.19x, k = 8
+1.22-1.29x, k = 10 and 12 1.24-1.25x. float64: bitwise equal, 1.01x, 1.07x and 1.08x at k = 2, 6
+and 10. Surveys of Golub, one thread, ``tl.nmf`` CPU s, minimum (``NUMBA_NUM_THREADS=1
+PYTHONPATH=. taskset -c 1 python benchmarks/kl_kernel.py --baseline 4b3fdfd --survey LOW HIGH
+RUNS --repeat R``): ranks 2-6 x 10 runs (``2 6 10``, R = 3) 3.55 -> 3.18 s (1.12x; another run
+3.65 -> 3.26), ranks 2-10 x 50 runs (``2 10 50``, R = 2) 52.4 -> 42.5 s (1.23x; the first
+version, ranks 9-12 in groups of four, 55.9 -> 46.0), with the same cophenetic, dispersion and
+mean iterations at every rank. Compiling a rank's float32 kernels (fresh, side by side in one
+process, CPU s, before -> after, two runs): k = 2: 1.50-1.56 -> 1.48-1.55, 3: 1.75 -> 1.75, 4:
+1.82-2.06 -> 1.96-2.15, 5: 2.58 -> 2.33, 6: 2.88-2.96 -> 2.63-2.65, 8: 3.65-3.73 -> 2.89-3.23, 10:
+3.80-4.10 -> 2.70-3.03, 12: 4.31 -> 2.90. Tried and not kept: W's update itself in the block
+loop (W written from the registers, no numerators stored, no ``_scale_w`` pass; same numbers):
+0.93-1.01x; two blocks of 16 genes per pass at k = 2-6 (a coefficient read once for 32 genes;
+same numbers): 1-3 % less time, not worth its compiling.
 
 The entry points that a survey uses are compiled on first use only, dense and sparse apart, per
 rank on dense data, with no parallel (``prange``) kernel: the runs are spread over Python threads,
@@ -170,7 +221,12 @@ import numba as nb
 import numpy as np
 
 # absolute: benchmarks/kl_kernel.py loads copies of this file as modules of their own
-from bionmf.core.solvers._vector_width import CACHE_LINE, prefer_512_bit_vectors
+from bionmf.core.solvers._lanes import INTRINSICS
+from bionmf.core.solvers._vector_width import (
+    CACHE_LINE,
+    compiles_for_avx512,
+    prefer_512_bit_vectors,
+)
 
 _JIT = dict(fastmath=True, error_model="numpy", cache=True)
 
@@ -294,8 +350,13 @@ _UNROLLED_MAX_K = 12
 _FUSED_W_MAX_K = 8
 _QUOTIENT_SAMPLES = 2
 _NUMER_ROWS = 8
-# samples whose W numerators are added in one pass over the genes
+# samples whose W numerators are added in one pass over the genes (sample-outer loops)
 _W_SAMPLES = 4
+# the W numerators by gene blocks (see _w_blocks); False: the sample-outer loops everywhere, the
+# reference the blocks' numbers are checked against. Rank 1's loops LLVM vectorizes otherwise
+# (its sums interleaved four ways), so it keeps them
+_W_BLOCKS = True
+_W_BLOCKS_MIN_K = 2
 # 512-bit vectors for these kernels alone where the CPU has AVX-512 (see the module docstring);
 # False compiles them as the rest of numba's code, for comparisons
 _WIDE_VECTORS = True
@@ -387,11 +448,14 @@ def _put_steps_body(put, k: int) -> None:
         put(f"            H[{a}, j] = h if h > eps else eps")
     for a in r:
         put(f"        row_sum[{a}] = H[{a}].sum()")
-    put("        numer[:, :] = 0.0")
-    put(f"        for j in range(0, n - {_W_SAMPLES - 1}, {_W_SAMPLES}):")
-    _put_w_numerators(put, k, _W_SAMPLES, "j")
-    put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
-    _put_w_numerators(put, k, 1, "j")
+    if _w_blocks(k):
+        _put_w_numerator_blocks(put, k)
+    else:
+        put("        numer[:, :] = 0.0")
+        put(f"        for j in range(0, n - {_W_SAMPLES - 1}, {_W_SAMPLES}):")
+        _put_w_numerators(put, k, _W_SAMPLES, "j")
+        put(f"        for j in range(n - n % {_W_SAMPLES}, n):  # the last samples, one at a time")
+        _put_w_numerators(put, k, 1, "j")
     put("        _scale_w(Wt, numer, row_sum, eps, m)")
     put("    for i in range(m):")
     for a in r:
@@ -411,6 +475,83 @@ def _put_scratch(put, k: int) -> None:
     put(f"    Wt = _cache_line_rows(np.int64({k}), m, X_in)")
     put(f"    numer = _cache_line_rows(np.int64({k}), m, X_in)")
     put(f"    q = _cache_line_rows(np.int64({_W_SAMPLES}), m, X_in)")
+
+
+def _w_blocks(k: int) -> bool:
+    """Whether the rank-``k`` kernels add the W numerators gene block outer
+    (:func:`_put_w_numerator_blocks`). Without AVX-512 (16 vector registers, not 32) the blocks of
+    ranks up to ``_FUSED_W_MAX_K`` spill and took 3-9 % more time at k = 6-8 (float32, code for
+    Haswell timed on this machine's CPU): those keep the sample-outer loops there."""
+    return _W_BLOCKS and k >= _W_BLOCKS_MIN_K and (k > _FUSED_W_MAX_K or compiles_for_avx512())
+
+
+def _put_w_numerator_blocks(put, k: int) -> None:
+    """Source of the W numerators with the loop over blocks of genes outside and the loop over
+    the samples inside: a block's k rows of W and k numerators stay in registers (vectors of
+    :mod:`._lanes`) while the samples go by, each sample reading its genes of X and its k
+    coefficients only; each numerator is written once.
+
+    Every gene's numbers are those of the sample-outer loops (:func:`_put_w_numerators`, kept
+    where :func:`_w_blocks` says no and as the reference), bit for bit: each numerator is the same chain of
+    fused multiply-adds in the same order of samples (LLVM contracted the sums of four samples'
+    terms into a chain that adds sample 1 first, then 0, 2 and 3 up to ``_FUSED_W_MAX_K``
+    metagenes, 0 to 3 in order above), W H a rounded product then fused multiply-adds in the
+    order of the metagenes, and the genes fall into the same three parts as in LLVM's vectorized
+    loops: blocks of 16 float32 (a reciprocal estimate for the division), the rest in blocks of 4
+    (a coarser estimate) and the last ``m % 4`` one at a time (a true division); here all genes
+    after the last block of 16 go one at a time, each with its part's division."""
+    r = range(k)
+    in_order = k > _FUSED_W_MAX_K
+    if in_order:
+        # the samples one at a time; each coefficient is read again, from a copy of H with a
+        # sample's coefficients side by side, where the numerators take it: held in registers
+        # from W H to there, k >= 9 coefficients made LLVM spill W and the numerators to the stack
+        put(f"        Ht = np.empty((n, {k}), dtype=Wt.dtype)")
+        put("        for j in range(n):")
+        for a in r:
+            put(f"            Ht[j, {a}] = H[{a}, j]")
+    put("        m_wide = m - m % wide_lanes(Wt)")
+    put("        m_short = m - m % short_lanes(Wt)")
+    # the genes LLVM's epilogue loop divided in 4-lane vectors go one at a time here, with that
+    # loop's coarser estimate (a loop of their own in 4-lane vectors cost 0.2-0.6 s of compiling)
+    coarse = compiles_for_avx512()
+    for width, lo, hi in (("wide", "0", "m_wide"), ("one", "m_wide", "m")):
+        v = width[0]  # names of their own per width: the vectors' types differ
+
+        def quotient(s, j, v=v, width=width):
+            for a in r:
+                put(f"                {v}g{a}_{s} = {width}_splat_at(H, {a}, {j})")
+            wh = f"mul({v}w0, {v}g0_{s})"
+            for a in range(1, k):
+                wh = f"fma({v}w{a}, {v}g{a}_{s}, {wh})"
+            division = f"div({v}x, {v}d)"
+            if coarse and width == "one":
+                division = f"choose(b < m_short, coarse_div({v}x, {v}d), {division})"
+            put(f"                {v}x = {width}_load(X, {j}, b)")
+            put(f"                {v}d = {wh}")
+            put(f"                {v}p{s} = {division}")
+
+        def add(s, j, v=v, width=width):
+            for a in r:
+                g = f"{width}_splat_at(Ht, {j}, {a})" if in_order else f"{v}g{a}_{s}"
+                put(f"                {v}n{a} = fma({g}, {v}p{s}, {v}n{a})")
+
+        put(f"        for b in range({lo}, {hi}, {width}_lanes(Wt)):")
+        for a in r:
+            put(f"            {v}w{a} = {width}_load(Wt, {a}, b)")
+            put(f"            {v}n{a} = {width}_zeros(Wt)")
+        if not in_order:
+            put(f"            for j in range(0, n - {_W_SAMPLES - 1}, {_W_SAMPLES}):")
+            for s in range(_W_SAMPLES):
+                quotient(s, f"j + {s}")
+                # each sample's terms as soon as the order allows (fewer values live at once)
+                for t in {0: (), 1: (1, 0)}.get(s, (s,)):
+                    add(t, None)
+        put(f"            for j in range({'0' if in_order else f'n - n % {_W_SAMPLES}'}, n):")
+        quotient(0, "j")
+        add(0, "j")
+        for a in r:
+            put(f"            store(numer, {a}, b, {v}n{a})")
 
 
 def _put_w_numerators(put, k: int, n_samples: int, j: str) -> None:
@@ -473,7 +614,7 @@ def _make_unrolled(k: int, *, cache: bool = True) -> tuple:
     them off numba's on-disk cache."""
     namespace = {"__name__": __name__, "np": np, "_scale_w": _scale_w, "_stable_rule": _stable_rule,
                  "_cache_line_rows": _cache_line_rows,
-                 "prefer_512_bit_vectors": prefer_512_bit_vectors}
+                 "prefer_512_bit_vectors": prefer_512_bit_vectors, **INTRINSICS}
     exec(compile(_unrolled_source(k), __file__, "exec"), namespace)
     jit = nb.njit(nogil=True, **dict(_JIT, cache=cache))
     until_stable = jit(namespace[f"_dense_until_stable_k{k}"])
