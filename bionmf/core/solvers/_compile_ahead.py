@@ -54,11 +54,13 @@ def in_cache(rank: int, dtype) -> bool:
     signature = kernel_signature(rank, dtype)
     if signature in kernel.overloads:
         return True
-    # numba's own lookup (as in Dispatcher.compile), which compiles nothing; found, the kernel is
-    # loaded through Dispatcher.compile, which then finds it in the cache too
-    if kernel._cache.load_overload(signature, kernel.targetctx) is None:
+    # numba's own lookup, which compiles nothing; what it finds is registered as
+    # Dispatcher.compile registers a kernel it loads from the cache
+    loaded = kernel._cache.load_overload(signature, kernel.targetctx)
+    if loaded is None:
         return False
-    kernel.compile(signature)
+    kernel.targetctx.insert_user_function(loaded.entry_point, loaded.fndesc, [loaded.library])
+    kernel.add_overload(loaded)
     logger.debug("rank %d: its %s kernel loaded from numba's cache", rank, np.dtype(dtype).name)
     return True
 
