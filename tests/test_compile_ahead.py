@@ -28,6 +28,14 @@ class Keep(logging.Handler):
         messages.append(record.getMessage())
 logging.getLogger("bionmf").addHandler(Keep())
 logging.getLogger("bionmf").setLevel(logging.DEBUG)
+from numba.core import event
+compiled = []  # the functions this process compiles (a load from numba's cache is no compile)
+class Compiles(event.Listener):
+    def on_start(self, e):
+        compiled.append(e.data["dispatcher"].py_func.__name__)
+    def on_end(self, e):
+        pass
+event.register("numba:compile", Compiles())
 import bionmf
 if sys.argv[1] == "failing":  # every helper process fails at once, or cannot start
     from bionmf.core.solvers import _compile_ahead
@@ -35,7 +43,7 @@ if sys.argv[1] == "failing":  # every helper process fails at once, or cannot st
 adata = bionmf.datasets.golub()[:, :300].copy()
 result = bionmf.tl.nmf(adata, ranks=[2, 3, 4, 5], n_runs=10, random_state=0, verbose=False, n_jobs=2, copy=True)
 print(json.dumps({"cophenetic": result.uns["nmf"]["metrics"]["cophenetic"].tolist(),
-                  "W": result.varm["nmf"].sum().item(), "messages": messages}))
+                  "W": result.varm["nmf"].sum().item(), "messages": messages, "compiled": compiled}))
 """
 
 
@@ -76,8 +84,10 @@ def test_signature_is_the_surveys():
 def test_fresh_install_compiles_ahead_with_the_same_numbers(tmp_path):
     fresh = fresh_survey(tmp_path, "normal")
     assert any("in other processes" in m for m in fresh["messages"]), fresh["messages"]
-    # the later ranks came from the other process, through numba's cache
+    # the later ranks came from the other process, through numba's cache, and only from there
     assert "rank 5: its float32 kernel loaded from numba's cache" in fresh["messages"], fresh["messages"]
+    kernels = [name for name in fresh["compiled"] if name.startswith("_dense_until_stable_k")]
+    assert kernels == ["_dense_until_stable_k2", "_dense_until_stable_k3"], fresh["compiled"]
     here = survey_here()
     assert fresh["cophenetic"] == here["cophenetic"]
     assert fresh["W"] == here["W"]
@@ -90,6 +100,8 @@ def test_failed_helpers_leave_the_survey_to_compile_itself(tmp_path, python):
     fresh = fresh_survey(tmp_path, "failing", python)
     assert any("in other processes" in m for m in fresh["messages"]), fresh["messages"]
     assert not any("loaded from numba's cache" in m for m in fresh["messages"]), fresh["messages"]
+    kernels = [name for name in fresh["compiled"] if name.startswith("_dense_until_stable_k")]
+    assert sorted(kernels) == [f"_dense_until_stable_k{k}" for k in (2, 3, 4, 5)], fresh["compiled"]
     here = survey_here()
     assert fresh["cophenetic"] == here["cophenetic"]
     assert fresh["W"] == here["W"]

@@ -131,14 +131,19 @@ def start(ranks: Sequence[int], dtype, threads: int) -> None:
 
 def wait(rank: int, dtype) -> None:
     """Wait until the rank's kernel for ``dtype``, if another process was compiling it, is in
-    numba's cache (or that process has ended), and load it."""
-    with _lock:
-        process = _pending.pop((rank, np.dtype(dtype).name), None)
-    if process is None:
-        return
+    numba's cache (or that process has ended), and load it. Every thread that needs the rank
+    waits (one that went ahead would compile the kernel itself)."""
+    key = (rank, np.dtype(dtype).name)
     start = time.perf_counter()
-    # a process compiles its ranks one after the other: the first is ready before the last
-    while process.poll() is None and not in_cache(rank, dtype):
+    while True:
+        with _lock:  # one thread at a time looks into the cache and loads
+            process = _pending.get(key)
+            if process is None:
+                return
+            # a process compiles its ranks one after the other: the first is ready before the last
+            if process.poll() is not None or in_cache(rank, dtype):
+                del _pending[key]
+                break
         time.sleep(_POLL)
     logger.debug("rank %d: waited %.2f s for its kernel's compile in another process", rank,
                  time.perf_counter() - start)

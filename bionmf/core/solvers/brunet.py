@@ -206,9 +206,10 @@ metagenes, more code), which numba caches on disk for later processes (see
 ``benchmarks/README.md`` for a fresh install's first survey). The loop holds the steps' source
 itself: it called a compiled steps function before, whose code numba linked into the caller,
 where LLVM optimized it a second time. With the steps in one function, the same numbers bit for
-bit, a fresh install's first Golub survey (ranks 2-6, 10 runs) took 13.6 s in ``tl.nmf`` instead
-of 16.3 (``PYTHONPATH=. python benchmarks/first_call.py``, 2 cores); a survey's later ranks are
-also compiled in other processes meanwhile (:mod:`._compile_ahead`): 9.5 s.
+bit, a fresh install's first Golub survey (ranks 2-6, 10 runs) took 13.1 s in ``tl.nmf`` instead
+of 16.4; with the survey's later ranks also compiled in other processes meanwhile
+(:mod:`._compile_ahead`), 8.7 s (``PYTHONPATH=. python benchmarks/first_call.py --checkouts .
+BEFORE MIDDLE --repeat 2``, 2 cores, medians of two; a process on the filled cache: 2.1-2.3 s).
 """
 
 from __future__ import annotations
