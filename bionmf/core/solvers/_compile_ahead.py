@@ -37,12 +37,9 @@ def kernel_signature(rank: int, dtype) -> tuple:
     """The numba argument types of :func:`brunet.kl_until_stable`'s dense kernel as a survey calls it
     (one run at a time, arrays allocated by the driver), for ``rank`` and ``dtype``."""
     dtype = np.dtype(dtype).type
-    X = prepare_matrix(np.ones((2, 3)), dtype)
-    example = (
-        X, aligned_empty((1, rank, 3), dtype), aligned_empty((1, rank, 2), dtype),
-        np.full((1, 2), -1, dtype=np.int64), np.arange(1, dtype=np.int64), 1, 1, 1, dtype(1),
-        np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.bool_),
-    )
+    labels, rest = brunet.until_stable_arguments(1, 2, 1, 1, 1, dtype(1))
+    example = (prepare_matrix(np.ones((2, 3)), dtype), aligned_empty((1, rank, 3), dtype),
+               aligned_empty((1, rank, 2), dtype), labels, np.arange(1, dtype=np.int64), *rest)
     kernel = brunet.dense_until_stable_kernel(rank)
     return tuple(kernel.typeof_pyval(value) for value in example)
 

@@ -368,8 +368,7 @@ def _unrolled_source(k: int) -> str:
     :func:`_dense_until_stable`) and ``_dense_steps_runs_k{k}`` (steps of several runs). Both hold
     the steps of one run (:func:`_put_steps_body`): ``n_steps`` iterations on ``X`` copied onto
     cache lines, ``m`` genes; the run's ``W_run`` is copied into ``Wt`` and back; ``Wt``,
-    ``numer`` (k rows) and ``q`` (``_W_SAMPLES`` rows) are scratch with rows on cache lines (see
-    :func:`_cache_line_rows`). The H
+    ``numer`` (k rows) and the W numerators' scratch come from :func:`_put_scratch`. The H
     numerators are sums over the genes in one vectorized loop per sample, in the working precision;
     the W numerators add the samples in blocks of ``_W_SAMPLES``, in order, then the rest one by
     one, so a run's numbers depend on nothing but its data, start and the kernel."""
@@ -380,7 +379,11 @@ def _unrolled_source(k: int) -> str:
     # second of compiling per rank and entry point)
     body = []
     _put_steps_body(body.append, k)
-    indented = lambda indent: [put(" " * indent + line if line else line) for line in body]
+
+    def indented(indent: int) -> None:
+        for line in body:
+            put(" " * indent + line if line else line)
+
     put(f"def _dense_until_stable_k{k}(X_in, W_all, H_all, labels, runs, max_iter, check_interval, n_stable,")
     put("                            eps, n_iter, converged):")
     put(_wide("W_all"))
@@ -465,8 +468,9 @@ def _put_steps_body(put, k: int) -> None:
 
 def _put_scratch(put, k: int) -> None:
     """Source making, from the entry point's ``X_in``, the arrays the steps read with 64-byte
-    aligned rows: X's copy ``X``, W's working copy ``Wt`` and the scratch ``numer`` and ``q`` (see
-    :func:`_cache_line_rows`; all made like ``X_in``, so that it compiles once per dtype)."""
+    aligned rows: X's copy ``X``, W's working copy ``Wt`` and the scratch ``numer`` (see
+    :func:`_cache_line_rows`; all made like ``X_in``, so that it compiles once per dtype), and
+    above ``_FUSED_W_MAX_K`` metagenes the W numerators' scratch, ``Ht`` or ``q``."""
     put("    n, m = X_in.shape")
     put("    X = _cache_line_rows(n, m, X_in)")
     put("    for j in range(n):")
@@ -475,7 +479,11 @@ def _put_scratch(put, k: int) -> None:
     # row counts as int64, not literals: numba compiles a function anew for every literal value
     put(f"    Wt = _cache_line_rows(np.int64({k}), m, X_in)")
     put(f"    numer = _cache_line_rows(np.int64({k}), m, X_in)")
-    put(f"    q = _cache_line_rows(np.int64({_W_SAMPLES}), m, X_in)")
+    if k > _FUSED_W_MAX_K:
+        if _w_blocks(k):  # the coefficients side by side, per sample (see _put_w_numerator_blocks)
+            put(f"    Ht = np.empty((n, {k}), dtype=X_in.dtype)")
+        else:  # the quotients' buffer (see _put_w_numerators)
+            put(f"    q = _cache_line_rows(np.int64({_W_SAMPLES}), m, X_in)")
 
 
 def _w_blocks(k: int) -> bool:
@@ -507,7 +515,6 @@ def _put_w_numerator_blocks(put, k: int) -> None:
         # the samples one at a time; each coefficient is read again, from a copy of H with a
         # sample's coefficients side by side, where the numerators take it: held in registers
         # from W H to there, k >= 9 coefficients made LLVM spill W and the numerators to the stack
-        put(f"        Ht = np.empty((n, {k}), dtype=Wt.dtype)")
         put("        for j in range(n):")
         for a in r:
             put(f"            Ht[j, {a}] = H[{a}, j]")
@@ -894,6 +901,16 @@ def dense_until_stable_kernel(k: int):
     return _unrolled(k)[0] if k <= _UNROLLED_MAX_K else _dense_until_stable
 
 
+def until_stable_arguments(b: int, n: int, max_iter, check_interval, n_stable, eps) -> tuple:
+    """The connectivity loop's arguments for b runs on n samples besides X, the factors and the
+    runs: (labels, (max_iter, check_interval, n_stable, eps, n_iter, converged)), as the kernels
+    take them (``kernel(X, Wt, H, labels, runs, *rest)``)."""
+    labels = np.full((b, n), -1, dtype=np.int64)  # no check yet: the first one sets the baseline
+    n_iter = np.zeros(b, dtype=np.int64)
+    converged = np.zeros(b, dtype=np.bool_)
+    return labels, (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
+
+
 def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, threads: bool = True):
     """Run every run of a batch to Brunet's connectivity rule, in place; (n_iter, converged).
 
@@ -905,10 +922,8 @@ def kl_until_stable(X, Wt, H, *, max_iter, check_interval, n_stable, eps, thread
     GIL, for callers that keep several threads busy themselves.
     """
     b, k, n = H.shape
-    labels = np.full((b, n), -1, dtype=np.int64)
-    n_iter = np.zeros(b, dtype=np.int64)
-    converged = np.zeros(b, dtype=np.bool_)
-    args = (int(max_iter), int(check_interval), int(n_stable), eps, n_iter, converged)
+    labels, args = until_stable_arguments(b, n, max_iter, check_interval, n_stable, eps)
+    n_iter, converged = args[-2:]
     if isinstance(X, np.ndarray):
         until_stable = dense_until_stable_kernel(k)
 
